@@ -1,0 +1,292 @@
+//! X.509 certificates: parsed once, with the facts verification needs kept
+//! beside the DER so the hot path never re-parses.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::crypto::PublicKey;
+
+/// A parsed certificate and what nv2 needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    der: CertificateDer<'static>,
+    key: PublicKey,
+    key_id: String,
+    subject: String,
+    issuer: String,
+    common_name: Option<String>,
+    dns_names: Vec<String>,
+    ip_addresses: Vec<IpAddr>,
+    has_san: bool,
+    not_before: i64,
+    not_after: i64,
+    /// `Some(bits)` when the key usage extension is present.
+    digital_signature: Option<bool>,
+    is_ca: bool,
+    self_signed: bool,
+    fingerprint: String,
+}
+
+/// Why certificate bytes cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("malformed certificate: {0}")]
+    Malformed(String),
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+impl Certificate {
+    /// Parses one DER certificate; trailing bytes are refused.
+    pub fn from_der(der: Vec<u8>) -> Result<Self, CertError> {
+        let (rest, cert) =
+            X509Certificate::from_der(&der).map_err(|e| CertError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(CertError::Malformed(
+                "trailing bytes after the certificate".into(),
+            ));
+        }
+        let key = PublicKey::from_parsed(cert.public_key());
+        let mut dns_names = Vec::new();
+        let mut ip_addresses = Vec::new();
+        let mut has_san = false;
+        let san = cert
+            .subject_alternative_name()
+            .map_err(|e| CertError::Malformed(format!("subjectAltName: {e}")))?;
+        if let Some(san) = san {
+            has_san = true;
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::DNSName(n) => dns_names.push(n.to_ascii_lowercase()),
+                    GeneralName::IPAddress(b) => {
+                        if let Ok(a) = <[u8; 4]>::try_from(*b) {
+                            ip_addresses.push(IpAddr::from(a));
+                        } else if let Ok(a) = <[u8; 16]>::try_from(*b) {
+                            ip_addresses.push(IpAddr::from(a));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let common_name = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned);
+        let digital_signature = cert
+            .key_usage()
+            .map_err(|e| CertError::Malformed(format!("keyUsage: {e}")))?
+            .map(|ku| ku.value.digital_signature());
+        let is_ca = cert
+            .basic_constraints()
+            .map_err(|e| CertError::Malformed(format!("basicConstraints: {e}")))?
+            .is_some_and(|bc| bc.value.ca);
+        let self_signed = cert.subject().as_raw() == cert.issuer().as_raw();
+        let validity = cert.validity();
+        let fingerprint = crate::digest::hex(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der).as_ref(),
+        );
+        let out = Certificate {
+            key_id: key.key_id(),
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            common_name,
+            dns_names,
+            ip_addresses,
+            has_san,
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+            digital_signature,
+            is_ca,
+            self_signed,
+            fingerprint,
+            key,
+            der: CertificateDer::from(der),
+        };
+        Ok(out)
+    }
+
+    /// Reads every certificate of a PEM bundle, in order.
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<Self>, CertError> {
+        let mut out = Vec::new();
+        for der in CertificateDer::pem_slice_iter(pem) {
+            let der = der.map_err(|e| CertError::Malformed(format!("PEM: {e}")))?;
+            out.push(Certificate::from_der(der.to_vec())?);
+        }
+        if out.is_empty() {
+            return Err(CertError::Malformed("no CERTIFICATE block in PEM".into()));
+        }
+        Ok(out)
+    }
+
+    /// Reads a PEM file of one or more certificates.
+    pub fn load_pem_file(path: &Path) -> Result<Vec<Self>, CertError> {
+        let file_err = |reason: String| CertError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = crate::io::read_bounded(path, crate::io::MAX_CERT_FILE)
+            .map_err(|e| file_err(e.to_string()))?;
+        Certificate::from_pem(&bytes).map_err(|e| file_err(e.to_string()))
+    }
+
+    pub fn der(&self) -> &CertificateDer<'static> {
+        &self.der
+    }
+    pub fn public_key(&self) -> &PublicKey {
+        &self.key
+    }
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    pub fn dns_names(&self) -> &[String] {
+        &self.dns_names
+    }
+    pub fn ip_addresses(&self) -> &[IpAddr] {
+        &self.ip_addresses
+    }
+    pub fn not_before(&self) -> i64 {
+        self.not_before
+    }
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+    pub fn is_ca(&self) -> bool {
+        self.is_ca
+    }
+    pub fn is_self_signed(&self) -> bool {
+        self.self_signed
+    }
+    /// SHA-256 of the DER, lowercase hex.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Whether the key usage allows signing: true when the extension is absent.
+    pub fn allows_digital_signature(&self) -> bool {
+        self.digital_signature.unwrap_or(true)
+    }
+
+    /// `Ok` when `now` (Unix seconds) is inside the validity period.
+    pub fn check_validity(&self, now: i64) -> Result<(), String> {
+        if now < self.not_before {
+            return Err(format!(
+                "certificate {:?} is not valid before {}",
+                self.subject,
+                crate::time::rfc3339(self.not_before)
+            ));
+        }
+        if now > self.not_after {
+            return Err(format!(
+                "certificate {:?} expired at {}",
+                self.subject,
+                crate::time::rfc3339(self.not_after)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this certificate is valid for registry `host` (a port, if any,
+    /// is ignored): a SAN dNSName (RFC 6125 wildcards), a SAN iPAddress, or the
+    /// subject CN when the certificate has no SAN at all.
+    pub fn covers_host(&self, host: &str) -> bool {
+        let host = strip_port(host);
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return self.ip_addresses.contains(&ip)
+                || (!self.has_san && self.common_name.as_deref() == Some(host));
+        }
+        let host = host.to_ascii_lowercase();
+        if self.has_san {
+            return self.dns_names.iter().any(|n| dns_name_matches(n, &host));
+        }
+        self.common_name
+            .as_deref()
+            .is_some_and(|cn| dns_name_matches(&cn.to_ascii_lowercase(), &host))
+    }
+
+    /// The names this certificate is valid for, for messages.
+    pub fn names(&self) -> Vec<String> {
+        if self.has_san {
+            let mut v = self.dns_names.clone();
+            v.extend(self.ip_addresses.iter().map(|ip| ip.to_string()));
+            v
+        } else {
+            self.common_name.iter().cloned().collect()
+        }
+    }
+}
+
+/// `host:port` → `host`; leaves IPv6 literals in brackets intact.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.find(']') {
+            Some(end) => &host[..end + 2],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// RFC 6125 §6.4: exact match, or a `*.` wildcard standing for exactly one
+/// whole left-most label (never a partial label, never a public suffix alone).
+fn dns_name_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.trim_end_matches('.');
+    let host = host.trim_end_matches('.');
+    if let Some(suffix) = pattern.strip_prefix("*.") {
+        if !suffix.contains('.') {
+            return false;
+        }
+        return match host.split_once('.') {
+            Some((label, rest)) => !label.is_empty() && rest == suffix,
+            None => false,
+        };
+    }
+    !pattern.contains('*') && pattern == host
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_one_label_only() {
+        assert!(dns_name_matches("*.example.com", "registry.example.com"));
+        assert!(!dns_name_matches("*.example.com", "a.b.example.com"));
+        assert!(!dns_name_matches("*.example.com", "example.com"));
+        assert!(!dns_name_matches("*.com", "example.com"));
+        assert!(!dns_name_matches(
+            "reg*.example.com",
+            "registry.example.com"
+        ));
+        assert!(dns_name_matches("example.com", "example.com"));
+        assert!(!dns_name_matches("example.com", "example.org"));
+    }
+
+    #[test]
+    fn ports_are_stripped() {
+        assert_eq!(strip_port("localhost:5000"), "localhost");
+        assert_eq!(strip_port("localhost"), "localhost");
+        assert_eq!(strip_port("[::1]:5000"), "[::1]");
+        assert_eq!(strip_port("::1"), "::1");
+    }
+}

@@ -1,0 +1,247 @@
+//! The offline commands: sign, verify, manifest, inspect, keygen.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{CliError, CliResult, KeygenArgs, OutputFormat, SignArgs, VerifyArgs};
+use crate::cert::Certificate;
+use crate::crypto::SigningKey;
+use crate::io::{MAX_CERT_FILE, MAX_SIGNATURE_FILE, read_bounded};
+use crate::keygen::{KeyType, generate};
+use crate::reference::Reference;
+use crate::signature::{Envelope, SignedContent, Signer};
+use crate::target::{Resolved, Target};
+use crate::trust::TrustMaterial;
+use crate::verifier::{Identities, Requirements, verify_envelope};
+
+fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, CliError> {
+    read_bounded(path, limit)
+        .map_err(|e| CliError::Input(format!("{what} {}: {e}", path.display())))
+}
+
+/// Reads and parses a signature file.
+pub(super) fn load_envelope(path: &Path) -> Result<Envelope, CliError> {
+    let bytes = read_file(path, MAX_SIGNATURE_FILE, "signature file")?;
+    Envelope::parse(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
+}
+
+/// Loads every certificate of several PEM files.
+pub(super) fn load_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>, CliError> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend(Certificate::load_pem_file(p).map_err(CliError::input)?);
+    }
+    Ok(out)
+}
+
+fn resolve(target: Option<&str>) -> Result<Resolved, CliError> {
+    Target::parse(target)
+        .and_then(|t| t.resolve_local())
+        .map_err(CliError::input)
+}
+
+pub(super) fn sign(args: SignArgs) -> CliResult {
+    let resolved = resolve(args.target.as_deref())?;
+    let key_pem = read_file(&args.key, MAX_CERT_FILE, "key file")?;
+    let key = SigningKey::from_pem(&key_pem)
+        .map_err(|e| CliError::Input(format!("{}: {e}", args.key.display())))?;
+    let alg = args.alg.unwrap_or_else(|| key.default_algorithm());
+    if !alg.fits(&key.kind()) {
+        return Err(CliError::Input(format!(
+            "algorithm {alg} does not fit a {} key",
+            key.kind()
+        )));
+    }
+    let now = crate::time::now();
+    let signer = match &args.cert {
+        Some(path) => {
+            let chain = Certificate::load_pem_file(path).map_err(CliError::input)?;
+            let leaf = &chain[0];
+            if !key.matches(leaf.public_key()) {
+                return Err(CliError::Input(format!(
+                    "key {} does not match the certificate {} ({:?})",
+                    args.key.display(),
+                    path.display(),
+                    leaf.subject()
+                )));
+            }
+            leaf.check_validity(now).map_err(CliError::Input)?;
+            for r in &args.references {
+                let reference = Reference::parse(r).map_err(CliError::input)?;
+                if !leaf.covers_host(reference.registry()) {
+                    return Err(CliError::Input(format!(
+                        "certificate {:?} is not valid for registry {} of reference {r} (it covers: {})",
+                        leaf.subject(),
+                        reference.registry(),
+                        leaf.names().join(", ")
+                    )));
+                }
+            }
+            Signer::with_chain(key, alg, chain)
+        }
+        None => {
+            for r in &args.references {
+                Reference::parse(r).map_err(CliError::input)?;
+            }
+            let spki = key.spki_der().map_err(CliError::input)?;
+            Signer::with_key_id(key, alg, &spki)
+        }
+    };
+    let (envelope, default_out) = match &args.append {
+        Some(existing) => {
+            let mut env = load_envelope(existing)?;
+            if *env.digest() != resolved.digest {
+                return Err(CliError::Input(format!(
+                    "{} signs {}, but the target is {}",
+                    existing.display(),
+                    env.digest(),
+                    resolved.digest
+                )));
+            }
+            if let Some(size) = resolved.size
+                && env.signed().size != size
+            {
+                return Err(CliError::Input(format!(
+                    "{} signs a {}-byte manifest, but the target is {size} bytes",
+                    existing.display(),
+                    env.signed().size
+                )));
+            }
+            env.append(&signer).map_err(CliError::input)?;
+            (env, existing.clone())
+        }
+        None => {
+            let size = resolved.size.ok_or_else(|| {
+                CliError::Input(
+                    "the target's size is unknown; sign the manifest itself, not a bare digest"
+                        .into(),
+                )
+            })?;
+            let (nbf, exp) = match &args.expiry {
+                Some(d) => {
+                    let secs = crate::time::parse_duration(d).map_err(CliError::Input)?;
+                    (now, now.saturating_add(secs as i64))
+                }
+                None => (0, 0),
+            };
+            let content = SignedContent {
+                digest: resolved.digest.to_string(),
+                size,
+                references: args.references.clone(),
+                exp,
+                nbf,
+                iat: now,
+            };
+            let env = Envelope::sign(&content, &signer).map_err(CliError::input)?;
+            (env, PathBuf::from(format!("{}.nv2", resolved.digest.hex())))
+        }
+    };
+    let out = args.output.unwrap_or(default_out);
+    std::fs::write(&out, envelope.to_bytes())
+        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
+    println!("{}", resolved.digest);
+    Ok(())
+}
+
+pub(super) fn verify(args: VerifyArgs) -> CliResult {
+    let envelope = load_envelope(&args.file)?;
+    let pinned = load_certs(&args.certs)?;
+    let roots = load_certs(&args.ca_certs)?;
+    let trust = TrustMaterial::new(pinned, roots).map_err(CliError::Input)?;
+    let resolved = resolve(args.target.as_deref())?;
+    let req = Requirements {
+        trust: &trust,
+        identities: &Identities::Any,
+        now: crate::time::now(),
+    };
+    let verdict = verify_envelope(&envelope, &resolved.subject(), &req);
+    if let OutputFormat::Json = args.output {
+        println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
+    }
+    if verdict.is_verified() {
+        if let OutputFormat::Text = args.output {
+            println!("{}", verdict.digest);
+        }
+        return Ok(());
+    }
+    let mut reasons = vec![format!(
+        "{} does not verify {}:",
+        args.file.display(),
+        verdict.digest
+    )];
+    reasons.extend(verdict.reasons());
+    Err(CliError::NotVerified(reasons))
+}
+
+pub(super) fn manifest(target: Option<&str>) -> CliResult {
+    let parsed = Target::parse(target).map_err(CliError::input)?;
+    let resolved = parsed.resolve_local().map_err(CliError::input)?;
+    let bytes = resolved.bytes.ok_or_else(|| {
+        CliError::Input(format!(
+            "target {} has no manifest bytes (only a digest)",
+            resolved.digest
+        ))
+    })?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| CliError::Input(format!("cannot write the manifest: {e}")))
+}
+
+pub(super) fn inspect(file: &Path, output: OutputFormat) -> CliResult {
+    let env = load_envelope(file)?;
+    let info = crate::inspect::inspect(&env);
+    match output {
+        OutputFormat::Text => print!("{info}"),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&info).unwrap_or_default()
+        ),
+    }
+    Ok(())
+}
+
+pub(super) fn keygen(args: KeygenArgs) -> CliResult {
+    let key_type = match args.ec.as_deref() {
+        None => KeyType::Rsa,
+        Some("p384") => KeyType::P384,
+        Some(_) => KeyType::P256,
+    };
+    if !args.force {
+        for p in [&args.key, &args.cert] {
+            if p.exists() {
+                return Err(CliError::Input(format!(
+                    "{} exists; use --force to overwrite it",
+                    p.display()
+                )));
+            }
+        }
+    }
+    let generated = generate(&args.cn, key_type, args.days).map_err(CliError::Input)?;
+    write_private(&args.key, generated.key_pem.as_bytes())?;
+    std::fs::write(&args.cert, generated.cert_pem)
+        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", args.cert.display())))?;
+    eprintln!(
+        "wrote {} (private key) and {} (certificate)",
+        args.key.display(),
+        args.cert.display()
+    );
+    Ok(())
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |e: std::io::Error| CliError::Input(format!("cannot write {}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    // An existing file keeps its mode on open; force 0600.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(err)?;
+    file.write_all(bytes).map_err(err)
+}

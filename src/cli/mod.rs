@@ -1,0 +1,186 @@
+//! Command-line interface: argument parsing and exit codes only. Each command
+//! is a few lines over the library.
+//!
+//! Exit codes: 0 verified (or done), 1 not verified, 2 usage or input error.
+
+mod local;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::crypto::Algorithm;
+
+/// A command's failure, and the exit code it maps to.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad usage or unusable input: exit 2.
+    Input(String),
+    /// The check ran and did not pass: exit 1, one reason per line.
+    NotVerified(Vec<String>),
+}
+
+impl CliError {
+    pub fn input(e: impl std::fmt::Display) -> Self {
+        CliError::Input(e.to_string())
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+#[derive(Parser)]
+#[command(name = "nv2", version, about = "Sign and verify container images (Notary v2)", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign a manifest (from stdin or TARGET) and write a .nv2 signature file.
+    Sign(SignArgs),
+    /// Verify a signature file against a manifest; prints the digest on success.
+    Verify(VerifyArgs),
+    /// Print a target's manifest bytes, exactly (its digest is over these bytes).
+    Manifest {
+        /// file:PATH, oci-layout:DIR[:TAG|@DIGEST]; stdin when absent.
+        target: Option<String>,
+    },
+    /// Describe a signature file without verifying it.
+    Inspect {
+        /// The .nv2 file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Generate a signing key and a self-signed certificate.
+    Keygen(KeygenArgs),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Method {
+    X509,
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// Signing method.
+    #[arg(short = 'm', long, value_enum, default_value = "x509")]
+    method: Method,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(short = 'k', long)]
+    key: PathBuf,
+    /// Certificate chain (PEM, leaf first) to embed as x5c; without it the key id is used.
+    #[arg(short = 'c', long)]
+    cert: Option<PathBuf>,
+    /// Reference the signature vouches for (repeatable); its registry must be covered by the certificate.
+    #[arg(short = 'r', long = "reference")]
+    references: Vec<String>,
+    /// Validity from now, e.g. 8760h (s, m, h, d); sets nbf and exp.
+    #[arg(short = 'e', long)]
+    expiry: Option<String>,
+    /// Output file; default <hex>.nv2 in the current directory.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+    /// Add a co-signature to this existing signature file.
+    #[arg(long, conflicts_with_all = ["references", "expiry"])]
+    append: Option<PathBuf>,
+    /// Signature algorithm (default RS256 for RSA, ES256/ES384 for EC).
+    #[arg(long)]
+    alg: Option<Algorithm>,
+    /// file:PATH, oci-layout:DIR[:TAG|@DIGEST]; stdin when absent.
+    target: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The .nv2 signature file.
+    #[arg(short = 'f', long)]
+    file: PathBuf,
+    /// Pinned certificate (PEM) trusted for its key (repeatable).
+    #[arg(short = 'c', long = "cert")]
+    certs: Vec<PathBuf>,
+    /// CA certificate (PEM) trusted as a root for x5c chains (repeatable).
+    #[arg(long = "ca-cert")]
+    ca_certs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+    /// file:PATH, oci-layout:DIR[:TAG|@DIGEST], sha256:<hex>; stdin when absent.
+    target: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Common name, also the certificate's DNS SAN (e.g. your registry host).
+    #[arg(long)]
+    cn: String,
+    /// Where to write the private key (PKCS#8 PEM, mode 0600).
+    #[arg(short = 'k', long)]
+    key: PathBuf,
+    /// Where to write the self-signed certificate (PEM).
+    #[arg(short = 'c', long)]
+    cert: PathBuf,
+    /// Generate an EC key on this curve instead of RSA-2048.
+    #[arg(long, value_parser = ["p256", "p384"])]
+    ec: Option<String>,
+    /// Certificate validity in days.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit code.
+pub fn run() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sign(args) => local::sign(args),
+        Command::Verify(args) => local::verify(args),
+        Command::Manifest { target } => local::manifest(target.as_deref()),
+        Command::Inspect { file, output } => local::inspect(&file, output),
+        Command::Keygen(args) => local::keygen(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "nv2", &mut std::io::stdout());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Input(msg)) => {
+            eprintln!("nv2: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::NotVerified(reasons)) => {
+            for r in reasons {
+                eprintln!("nv2: {r}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NV2_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,21 @@
+//! nv2: Notary v2 signatures for container images, and the verification
+//! pipeline shared by the `nv2` CLI and its Kubernetes admission webhook.
+//!
+//! Layers, bottom up: [`digest`], [`reference`] and [`target`] name what is
+//! signed; [`crypto`], [`cert`] and [`trust`] decide who can sign; [`signature`]
+//! is the `.nv2` file; [`verifier`] is the one pipeline that checks a file
+//! against a target. [`cli`] is a thin shell over these.
+
+pub mod cert;
+pub mod cli;
+pub mod crypto;
+pub mod digest;
+pub mod inspect;
+pub mod io;
+pub mod keygen;
+pub mod reference;
+pub mod signature;
+pub mod target;
+pub mod time;
+pub mod trust;
+pub mod verifier;

@@ -1,0 +1,369 @@
+//! The one verification pipeline: a signature file, checked against a target
+//! descriptor, trust material and the time. The CLI and the webhook both call
+//! [`verify_envelope`]; the verdict says, per signature, why it passed or not.
+//!
+//! Checks fall in Notation's three groups so that a policy level can decide
+//! which are enforced: integrity (the bytes and the math), authenticity (who
+//! signed, and whether they may), expiry (the signature's own time window).
+
+use std::fmt;
+
+use crate::cert::Certificate;
+use crate::crypto::Algorithm;
+use crate::digest::{Digest, shorten};
+use crate::reference::Reference;
+use crate::signature::{Envelope, SignatureEntry, decode_base64};
+use crate::trust::TrustMaterial;
+
+/// What a signature must sign: the manifest's digest, and its size when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub digest: Digest,
+    pub size: Option<u64>,
+}
+
+/// The group a check belongs to; a policy level enforces some, logs others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Check {
+    Integrity,
+    Authenticity,
+    Expiry,
+}
+
+/// One failed check and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    pub check: Check,
+    pub reason: String,
+}
+
+impl Failure {
+    fn new(check: Check, reason: impl Into<String>) -> Self {
+        Failure {
+            check,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// Which signers' certificates a policy accepts (Notation `trustedIdentities`).
+#[derive(Clone, Debug, Default)]
+pub enum Identities {
+    /// `*`: any signer the trust material trusts.
+    #[default]
+    Any,
+    /// `x509.subject: …` entries: the signer's subject must contain every
+    /// attribute of one of them.
+    Subjects(Vec<Vec<(String, String)>>),
+}
+
+impl Identities {
+    fn accepts(&self, cert: &Certificate) -> bool {
+        match self {
+            Identities::Any => true,
+            Identities::Subjects(wanted) => {
+                let have = parse_dn(cert.subject());
+                wanted
+                    .iter()
+                    .any(|w| w.iter().all(|attr| have.contains(attr)))
+            }
+        }
+    }
+}
+
+/// `C=US, ST=WA, O=acme` → attribute pairs, keys upper-cased, values trimmed.
+pub fn parse_dn(dn: &str) -> Vec<(String, String)> {
+    dn.split(',')
+        .filter_map(|part| {
+            let (k, v) = part.split_once('=')?;
+            Some((k.trim().to_ascii_uppercase(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// What a signature is checked against.
+pub struct Requirements<'a> {
+    pub trust: &'a TrustMaterial,
+    pub identities: &'a Identities,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// The outcome for one signature of the file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SignatureReport {
+    /// 1-based position in the file.
+    pub index: usize,
+    pub alg: String,
+    /// The signer's certificate subject, when a key was found.
+    pub signer: Option<String>,
+    pub key_id: Option<String>,
+    pub failures: Vec<Failure>,
+}
+
+impl SignatureReport {
+    /// A short label such as `signature 1 (RS256, CN=registry.example.com)`.
+    pub fn label(&self) -> String {
+        let who = self
+            .signer
+            .clone()
+            .or_else(|| self.key_id.clone().map(|k| format!("kid {k}")))
+            .unwrap_or_else(|| "unknown signer".into());
+        format!("signature {} ({}, {})", self.index, shorten(&self.alg), who)
+    }
+}
+
+/// The outcome for a signature file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Verdict {
+    pub digest: Digest,
+    /// Failures of the signed content itself, shared by every signature.
+    pub content_failures: Vec<Failure>,
+    pub signatures: Vec<SignatureReport>,
+}
+
+impl Verdict {
+    /// Whether the file verifies when the checks in `enforced` are enforced:
+    /// no enforced content failure, and at least one signature without an
+    /// enforced failure.
+    pub fn passes(&self, enforced: &[Check]) -> bool {
+        let enforced_fail = |f: &Failure| enforced.contains(&f.check);
+        !self.content_failures.iter().any(enforced_fail)
+            && self
+                .signatures
+                .iter()
+                .any(|s| !s.failures.iter().any(enforced_fail))
+    }
+
+    /// Strict: every check enforced.
+    pub fn is_verified(&self) -> bool {
+        self.passes(&[Check::Integrity, Check::Authenticity, Check::Expiry])
+    }
+
+    /// One line per reason: content failures, then each failing signature's first failure.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .content_failures
+            .iter()
+            .map(|f| f.reason.clone())
+            .collect();
+        for s in &self.signatures {
+            if let Some(f) = s.failures.first() {
+                out.push(format!("{}: {}", s.label(), f.reason));
+            }
+        }
+        out
+    }
+}
+
+/// Verifies every signature of `envelope` for `subject` under `req`.
+pub fn verify_envelope(envelope: &Envelope, subject: &Subject, req: &Requirements<'_>) -> Verdict {
+    let signed = envelope.signed();
+    let mut content_failures = Vec::new();
+    if *envelope.digest() != subject.digest {
+        content_failures.push(Failure::new(
+            Check::Integrity,
+            format!(
+                "the signature is for {}, but the target is {}",
+                envelope.digest(),
+                subject.digest
+            ),
+        ));
+    }
+    if let Some(size) = subject.size
+        && signed.size != size
+    {
+        content_failures.push(Failure::new(
+            Check::Integrity,
+            format!(
+                "the signature is for a {}-byte manifest, but the target is {size} bytes",
+                signed.size
+            ),
+        ));
+    }
+    if signed.nbf != 0 && req.now < signed.nbf {
+        content_failures.push(Failure::new(
+            Check::Expiry,
+            format!(
+                "the signature is not valid before {} (nbf)",
+                crate::time::rfc3339(signed.nbf)
+            ),
+        ));
+    }
+    if signed.exp != 0 && req.now >= signed.exp {
+        content_failures.push(Failure::new(
+            Check::Expiry,
+            format!(
+                "the signature expired at {} (exp)",
+                crate::time::rfc3339(signed.exp)
+            ),
+        ));
+    }
+    let signatures = envelope
+        .signatures()
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| verify_entry(i + 1, entry, envelope, req))
+        .collect();
+    Verdict {
+        digest: subject.digest.clone(),
+        content_failures,
+        signatures,
+    }
+}
+
+/// The key a signature names: its `x5c` chain, or a pinned certificate by `kid`.
+enum SignerKey<'a> {
+    Chain(Vec<Certificate>),
+    Pinned(&'a Certificate),
+}
+
+impl SignerKey<'_> {
+    fn leaf(&self) -> &Certificate {
+        match self {
+            SignerKey::Chain(chain) => &chain[0],
+            SignerKey::Pinned(cert) => cert,
+        }
+    }
+}
+
+fn verify_entry(
+    index: usize,
+    entry: &SignatureEntry,
+    envelope: &Envelope,
+    req: &Requirements<'_>,
+) -> SignatureReport {
+    let mut report = SignatureReport {
+        index,
+        alg: entry.alg.clone(),
+        signer: None,
+        key_id: entry.kid.clone(),
+        failures: Vec::new(),
+    };
+    let integrity = |reason: String| vec![Failure::new(Check::Integrity, reason)];
+    if entry.typ != "x509" {
+        report.failures = integrity(format!(
+            "unknown signature type {:?} (expected \"x509\")",
+            shorten(&entry.typ)
+        ));
+        return report;
+    }
+    let Some(alg) = Algorithm::parse(&entry.alg) else {
+        report.failures = integrity(format!("unsupported algorithm {:?}", shorten(&entry.alg)));
+        return report;
+    };
+    let sig = match decode_base64(&entry.sig) {
+        Ok(sig) => sig,
+        Err(e) => {
+            report.failures = integrity(format!("\"sig\" is not valid base64: {e}"));
+            return report;
+        }
+    };
+    let key = match signer_key(entry, req.trust) {
+        Ok(key) => key,
+        Err(reason) => {
+            report.failures = integrity(reason);
+            return report;
+        }
+    };
+    let leaf = key.leaf();
+    report.signer = Some(leaf.subject().to_owned());
+    report.key_id = Some(leaf.key_id().to_owned());
+    if let Err(e) = leaf.public_key().verify(alg, envelope.signed_bytes(), &sig) {
+        report.failures = integrity(e.to_string());
+        return report;
+    }
+    report.failures = authenticity(&key, envelope, req);
+    report
+}
+
+fn signer_key<'a>(
+    entry: &SignatureEntry,
+    trust: &'a TrustMaterial,
+) -> Result<SignerKey<'a>, String> {
+    if let Some(x5c) = &entry.x5c {
+        if x5c.is_empty() {
+            return Err("\"x5c\" is empty".into());
+        }
+        let mut chain = Vec::with_capacity(x5c.len());
+        for (i, b64) in x5c.iter().enumerate() {
+            let der =
+                decode_base64(b64).map_err(|e| format!("x5c[{i}] is not valid base64: {e}"))?;
+            chain.push(Certificate::from_der(der).map_err(|e| format!("x5c[{i}]: {e}"))?);
+        }
+        if let Some(kid) = &entry.kid
+            && kid != chain[0].key_id()
+        {
+            return Err(format!(
+                "kid {} does not match the x5c leaf's key ({})",
+                shorten(kid),
+                chain[0].key_id()
+            ));
+        }
+        return Ok(SignerKey::Chain(chain));
+    }
+    let kid = entry
+        .kid
+        .as_deref()
+        .ok_or("signature has neither \"kid\" nor \"x5c\"")?;
+    trust
+        .pinned_by_kid(kid)
+        .map(SignerKey::Pinned)
+        .ok_or_else(|| format!("kid {} matches no trusted certificate", shorten(kid)))
+}
+
+fn authenticity(key: &SignerKey<'_>, envelope: &Envelope, req: &Requirements<'_>) -> Vec<Failure> {
+    let fail = |reason: String| Failure::new(Check::Authenticity, reason);
+    let leaf = key.leaf();
+    let mut failures = Vec::new();
+    let trusted = match key {
+        SignerKey::Pinned(_) => leaf.check_validity(req.now),
+        SignerKey::Chain(chain) => match req.trust.pinned_by_key(leaf.public_key()) {
+            Some(_) => leaf.check_validity(req.now),
+            None => req.trust.verify_chain(chain, req.now),
+        },
+    };
+    if let Err(reason) = trusted {
+        failures.push(fail(reason));
+    }
+    if !leaf.allows_digital_signature() {
+        failures.push(fail(format!(
+            "certificate {:?} has a key usage without digitalSignature",
+            leaf.subject()
+        )));
+    }
+    if !req.identities.accepts(leaf) {
+        failures.push(fail(format!(
+            "signer {:?} is not a trusted identity of the policy",
+            leaf.subject()
+        )));
+    }
+    for reference in &envelope.signed().references {
+        let host = match Reference::parse(reference) {
+            Ok(r) => r.registry().to_owned(),
+            Err(e) => {
+                failures.push(fail(format!(
+                    "signed reference {:?} is invalid: {e}",
+                    shorten(reference)
+                )));
+                continue;
+            }
+        };
+        if !leaf.covers_host(&host) {
+            failures.push(fail(format!(
+                "signed reference {:?} names registry {host}, which certificate {:?} is not valid for (it covers: {})",
+                shorten(reference),
+                leaf.subject(),
+                leaf.names().join(", ")
+            )));
+        }
+    }
+    failures
+}
