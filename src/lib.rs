@@ -13,6 +13,8 @@ pub mod digest;
 pub mod inspect;
 pub mod io;
 pub mod keygen;
+pub mod registry;
+pub mod remote;
 pub mod reference;
 pub mod signature;
 pub mod target;

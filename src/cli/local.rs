@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{CliError, CliResult, KeygenArgs, OutputFormat, SignArgs, VerifyArgs};
+use super::remote::{block_on, registry_client};
+use super::{CliError, CliResult, KeygenArgs, OutputFormat, RegistryArgs, SignArgs, VerifyArgs};
 use crate::cert::Certificate;
 use crate::crypto::SigningKey;
 use crate::io::{MAX_CERT_FILE, MAX_SIGNATURE_FILE, read_bounded};
@@ -34,14 +35,19 @@ pub(super) fn load_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>, CliError
     Ok(out)
 }
 
-fn resolve(target: Option<&str>) -> Result<Resolved, CliError> {
-    Target::parse(target)
-        .and_then(|t| t.resolve_local())
-        .map_err(CliError::input)
+/// Resolves any target; registry targets go through the registry client.
+pub(super) fn resolve(target: Option<&str>, registry: &RegistryArgs) -> Result<Resolved, CliError> {
+    match Target::parse(target).map_err(CliError::input)? {
+        Target::Remote(r) => {
+            let client = registry_client(registry)?;
+            block_on(crate::remote::resolve(&client, &r)).map_err(CliError::input)
+        }
+        local => local.resolve_local().map_err(CliError::input),
+    }
 }
 
 pub(super) fn sign(args: SignArgs) -> CliResult {
-    let resolved = resolve(args.target.as_deref())?;
+    let resolved = resolve(args.target.as_deref(), &args.registry)?;
     let key_pem = read_file(&args.key, MAX_CERT_FILE, "key file")?;
     let key = SigningKey::from_pem(&key_pem)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.key.display())))?;
@@ -144,11 +150,12 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
 }
 
 pub(super) fn verify(args: VerifyArgs) -> CliResult {
-    let envelope = load_envelope(&args.file)?;
-    let pinned = load_certs(&args.certs)?;
-    let roots = load_certs(&args.ca_certs)?;
-    let trust = TrustMaterial::new(pinned, roots).map_err(CliError::Input)?;
-    let resolved = resolve(args.target.as_deref())?;
+    let Some(file) = &args.file else {
+        return super::remote::verify_linked(&args);
+    };
+    let envelope = load_envelope(file)?;
+    let trust = trust_from_args(&args)?;
+    let resolved = resolve(args.target.as_deref(), &args.registry)?;
     let req = Requirements {
         trust: &trust,
         identities: &Identities::Any,
@@ -166,16 +173,22 @@ pub(super) fn verify(args: VerifyArgs) -> CliResult {
     }
     let mut reasons = vec![format!(
         "{} does not verify {}:",
-        args.file.display(),
+        file.display(),
         verdict.digest
     )];
     reasons.extend(verdict.reasons());
     Err(CliError::NotVerified(reasons))
 }
 
-pub(super) fn manifest(target: Option<&str>) -> CliResult {
-    let parsed = Target::parse(target).map_err(CliError::input)?;
-    let resolved = parsed.resolve_local().map_err(CliError::input)?;
+/// The pinned certificates and CA roots named by `-c` and `--ca-cert`.
+pub(super) fn trust_from_args(args: &VerifyArgs) -> Result<TrustMaterial, CliError> {
+    let pinned = load_certs(&args.certs)?;
+    let roots = load_certs(&args.ca_certs)?;
+    TrustMaterial::new(pinned, roots).map_err(CliError::Input)
+}
+
+pub(super) fn manifest(target: Option<&str>, registry: &RegistryArgs) -> CliResult {
+    let resolved = resolve(target, registry)?;
     let bytes = resolved.bytes.ok_or_else(|| {
         CliError::Input(format!(
             "target {} has no manifest bytes (only a digest)",

@@ -4,6 +4,7 @@
 //! Exit codes: 0 verified (or done), 1 not verified, 2 usage or input error.
 
 mod local;
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,9 +45,17 @@ enum Command {
     Verify(VerifyArgs),
     /// Print a target's manifest bytes, exactly (its digest is over these bytes).
     Manifest {
-        /// file:PATH, oci-layout:DIR[:TAG|@DIGEST]; stdin when absent.
+        /// file:PATH, oci-layout:DIR[:TAG|@DIGEST], docker://REF, oci://REF; stdin when absent.
         target: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
+    /// Push a signature file to a repository as an (unlinked) OCI artifact; prints its digest.
+    Push(remote::PushArgs),
+    /// Link a pushed signature to its target image, making it a referrer; prints the linked digest.
+    Link(remote::LinkArgs),
+    /// List the signatures linked to an image.
+    List(remote::ListArgs),
     /// Describe a signature file without verifying it.
     Inspect {
         /// The .nv2 file.
@@ -101,15 +110,17 @@ struct SignArgs {
     /// Signature algorithm (default RS256 for RSA, ES256/ES384 for EC).
     #[arg(long)]
     alg: Option<Algorithm>,
-    /// file:PATH, oci-layout:DIR[:TAG|@DIGEST]; stdin when absent.
+    /// file:PATH, oci-layout:DIR[:TAG|@DIGEST], docker://REF, oci://REF; stdin when absent.
     target: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(clap::Args)]
 struct VerifyArgs {
-    /// The .nv2 signature file.
+    /// The .nv2 signature file; without it, the signatures linked to a registry target are verified.
     #[arg(short = 'f', long)]
-    file: PathBuf,
+    file: Option<PathBuf>,
     /// Pinned certificate (PEM) trusted for its key (repeatable).
     #[arg(short = 'c', long = "cert")]
     certs: Vec<PathBuf>,
@@ -119,8 +130,30 @@ struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
-    /// file:PATH, oci-layout:DIR[:TAG|@DIGEST], sha256:<hex>; stdin when absent.
+    /// file:PATH, oci-layout:DIR[:TAG|@DIGEST], sha256:<hex>, docker://REF, oci://REF; stdin when absent.
     target: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// How to reach a registry; shared by every command that may talk to one.
+#[derive(clap::Args, Clone)]
+pub(crate) struct RegistryArgs {
+    /// Use plain HTTP (for an HTTPS registry with a private CA, use --ca-file instead).
+    #[arg(long)]
+    insecure: bool,
+    /// CA certificates (PEM) to trust for the registry's HTTPS certificate.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Registry username (else Docker's config.json is used).
+    #[arg(short = 'u', long, env = "NV2_USERNAME")]
+    username: Option<String>,
+    /// Registry password or token.
+    #[arg(short = 'p', long, env = "NV2_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Bound on each registry request, e.g. 30s.
+    #[arg(long, default_value = "30s")]
+    timeout: String,
 }
 
 #[derive(clap::Args)]
@@ -152,7 +185,10 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Sign(args) => local::sign(args),
         Command::Verify(args) => local::verify(args),
-        Command::Manifest { target } => local::manifest(target.as_deref()),
+        Command::Manifest { target, registry } => local::manifest(target.as_deref(), &registry),
+        Command::Push(args) => remote::push(args),
+        Command::Link(args) => remote::link(args),
+        Command::List(args) => remote::list(args),
         Command::Inspect { file, output } => local::inspect(&file, output),
         Command::Keygen(args) => local::keygen(args),
         Command::Completions { shell } => {

@@ -1,0 +1,304 @@
+//! Registry credentials and the two challenge flows of the distribution spec:
+//! Basic, and Bearer tokens from the realm named in `WWW-Authenticate`.
+//!
+//! Credentials come from, in order: `-u/-p` (or `NV2_USERNAME`/`NV2_PASSWORD`),
+//! then Docker's `config.json` (`auths` entries, `credHelpers`, `credsStore`).
+//! Secrets are never logged or put in error messages.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+
+/// A username and password (or token) for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Basic {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Basic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Basic({}, ***)", self.username)
+    }
+}
+
+impl Basic {
+    /// The `Authorization` header value.
+    pub fn header(&self) -> String {
+        format!("Basic {}", B64.encode(format!("{}:{}", self.username, self.password)))
+    }
+}
+
+/// Where credentials for a host come from.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// Used for every host (the CLI talks to one registry at a time).
+    explicit: Option<Basic>,
+    docker: Option<DockerConfig>,
+}
+
+impl Credentials {
+    /// No credentials: anonymous access only.
+    pub fn anonymous() -> Self {
+        Credentials::default()
+    }
+
+    /// Explicit credentials for every host.
+    pub fn explicit(username: String, password: String) -> Self {
+        Credentials {
+            explicit: Some(Basic { username, password }),
+            docker: None,
+        }
+    }
+
+    /// Adds a Docker config file as a fallback source.
+    pub fn with_docker_config(mut self, config: DockerConfig) -> Self {
+        self.docker = Some(config);
+        self
+    }
+
+    /// Credentials for registry `host` (as written in references, e.g. `docker.io`).
+    pub fn for_host(&self, host: &str) -> Option<Basic> {
+        if let Some(b) = &self.explicit {
+            return Some(b.clone());
+        }
+        self.docker.as_ref().and_then(|d| d.for_host(host))
+    }
+}
+
+/// Docker's `config.json`, as far as registry credentials go.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DockerConfig {
+    #[serde(default)]
+    auths: HashMap<String, AuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+}
+
+#[derive(Clone, Default, Deserialize)]
+struct AuthEntry {
+    auth: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    #[serde(rename = "identitytoken")]
+    identity_token: Option<String>,
+}
+
+impl fmt::Debug for AuthEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthEntry(***)")
+    }
+}
+
+impl DockerConfig {
+    /// Reads `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        match crate::io::read_bounded(path, 1 << 20) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("docker config {}: {}", path.display(), e.to_string().replace('\n', " "))),
+            Err(crate::io::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerConfig::default()),
+            Err(e) => Err(format!("docker config {}: {e}", path.display())),
+        }
+    }
+
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    pub fn default_path() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
+            return Some(PathBuf::from(dir).join("config.json"));
+        }
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+    }
+
+    /// Parses config JSON from memory (a mounted pull secret, say).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("docker config: {}", e.to_string().replace('\n', " ")))
+    }
+
+    /// Credentials for `host`: an `auths` entry (keys may be URLs), a
+    /// credential helper for the host, or the default store.
+    pub fn for_host(&self, host: &str) -> Option<Basic> {
+        let keys = host_keys(host);
+        for (key, entry) in &self.auths {
+            if keys.iter().any(|k| normalise_key(key) == *k)
+                && let Some(b) = entry.basic()
+            {
+                return Some(b);
+            }
+        }
+        let helper = keys
+            .iter()
+            .find_map(|k| self.cred_helpers.get(k))
+            .or(self.creds_store.as_ref())?;
+        run_helper(helper, host)
+    }
+}
+
+impl AuthEntry {
+    fn basic(&self) -> Option<Basic> {
+        if let Some(auth) = &self.auth {
+            let decoded = B64.decode(auth.trim()).ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (u, p) = text.split_once(':')?;
+            return Some(Basic {
+                username: u.to_owned(),
+                password: p.to_owned(),
+            });
+        }
+        if let Some(token) = &self.identity_token {
+            return Some(Basic {
+                username: "<token>".into(),
+                password: token.clone(),
+            });
+        }
+        Some(Basic {
+            username: self.username.clone()?,
+            password: self.password.clone()?,
+        })
+    }
+}
+
+/// The keys a config may use for `host`; Docker Hub has its historical URL.
+fn host_keys(host: &str) -> Vec<String> {
+    if host == crate::reference::DOCKER_HUB {
+        vec![
+            "docker.io".into(),
+            "index.docker.io".into(),
+            "registry-1.docker.io".into(),
+        ]
+    } else {
+        vec![host.to_owned()]
+    }
+}
+
+/// `https://index.docker.io/v1/` → `index.docker.io`.
+fn normalise_key(key: &str) -> String {
+    let k = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    k.split('/').next().unwrap_or(k).to_owned()
+}
+
+/// Runs `docker-credential-<helper> get`, if it is on PATH.
+fn run_helper(helper: &str, host: &str) -> Option<Basic> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if !helper.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return None;
+    }
+    let mut child = Command::new(format!("docker-credential-{helper}"))
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(host.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct HelperOut {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let parsed: HelperOut = serde_json::from_slice(&out.stdout).ok()?;
+    Some(Basic {
+        username: parsed.username,
+        password: parsed.secret,
+    })
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+/// Parses `Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let params = parse_params(rest);
+    Some(Challenge::Bearer {
+        realm: params.get("realm")?.clone(),
+        service: params.get("service").cloned(),
+        scope: params.get("scope").cloned(),
+    })
+}
+
+/// `a="x, y",b=z` → {a: "x, y", b: "z"}; quoted values may contain commas.
+fn parse_params(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else { break };
+        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let (value, remaining) = if let Some(q) = after.strip_prefix('"') {
+            match q.find('"') {
+                Some(end) => (q[..end].to_owned(), &q[end + 1..]),
+                None => (q.to_owned(), ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (after[..end].trim().to_owned(), &after[end..]),
+                None => (after.trim().to_owned(), ""),
+            }
+        };
+        out.insert(key, value);
+        rest = remaining.trim_start_matches([',', ' ']);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        assert_eq!(
+            parse_challenge(r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#),
+            Some(Challenge::Bearer {
+                realm: "https://auth.example.com/token".into(),
+                service: Some("registry.example.com".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            })
+        );
+        assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(parse_challenge("Bearer service=x"), None);
+    }
+
+    #[test]
+    fn docker_config_entries() {
+        let cfg = DockerConfig::from_json(
+            br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"localhost:5000":{"username":"a","password":"s3cret"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.for_host("docker.io").unwrap().username, "u");
+        assert_eq!(cfg.for_host("localhost:5000").unwrap().password, "s3cret");
+        assert!(cfg.for_host("ghcr.io").is_none());
+        assert!(!format!("{:?}", cfg.for_host("localhost:5000")).contains("s3cret"));
+    }
+}

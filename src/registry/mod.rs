@@ -1,0 +1,681 @@
+//! The OCI distribution client: resolve, fetch (bounded and digest-checked),
+//! referrers (API, then the tag fallback), push, and auth.
+//!
+//! Built on reqwest rather than oci-client so that every body is read under a
+//! size bound as it streams, the referrers fallback happens only on the "no
+//! API" answers (404/400/405, never 401/403/429/5xx), and each request is one
+//! visible round trip. Every manifest and blob is checked against its digest
+//! before use; nothing a registry says about a digest is taken on trust.
+
+pub mod artifact;
+pub mod auth;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digest, shorten};
+use crate::reference::Reference;
+pub use auth::{Credentials, DockerConfig};
+
+/// Manifests larger than this are refused (DESIGN §4).
+pub const MAX_MANIFEST: u64 = crate::io::MAX_MANIFEST;
+/// Signature blobs larger than this are refused (DESIGN §4).
+pub const MAX_SIGNATURE_BLOB: u64 = crate::io::MAX_SIGNATURE_FILE;
+/// At most this many referrers are considered.
+pub const MAX_REFERRERS: usize = 100;
+/// Error bodies and token responses are read up to this size.
+const MAX_SMALL_BODY: u64 = 64 << 10;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Every manifest type nv2 resolves targets as.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// An OCI content descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// Embedded content (base64), checked against digest and size before use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+impl Descriptor {
+    /// The embedded content, if present and true to the descriptor.
+    pub fn embedded(&self) -> Option<Result<Vec<u8>, String>> {
+        let data = self.data.as_ref()?;
+        Some(
+            crate::signature::decode_base64(data)
+                .map_err(|e| format!("embedded data of {} is not base64: {e}", shorten(&self.digest)))
+                .and_then(|bytes| {
+                    let digest = Digest::parse(&self.digest).map_err(|e| e.to_string())?;
+                    if bytes.len() as u64 != self.size || !digest.matches(&bytes) {
+                        return Err(format!("embedded data does not match {digest}"));
+                    }
+                    Ok(bytes)
+                }),
+        )
+    }
+}
+
+/// A manifest fetched from a registry; `digest` is computed from `bytes`.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Manifest {
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            media_type: self.media_type.clone(),
+            digest: self.digest.to_string(),
+            size: self.bytes.len() as u64,
+            artifact_type: None,
+            annotations: None,
+            data: None,
+        }
+    }
+}
+
+/// Why a registry operation failed. Always one line, never a secret.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error("{what}: cannot reach the registry: {reason}")]
+    Transport { what: String, reason: String },
+    #[error("{what}: registry answered {status}{message}")]
+    Status { what: String, status: u16, message: String },
+    #[error("{what}: not found")]
+    NotFound { what: String },
+    #[error("{what}: larger than the {limit}-byte limit")]
+    TooLarge { what: String, limit: u64 },
+    #[error("{what}: content does not match its digest (expected {expected}, got {got})")]
+    DigestMismatch { what: String, expected: String, got: String },
+    #[error("{what}: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("{what}: authentication failed: {reason}")]
+    Auth { what: String, reason: String },
+}
+
+/// How to reach registries.
+#[derive(Clone, Debug)]
+pub struct RegistryOptions {
+    /// Plain HTTP for every registry.
+    pub insecure_all: bool,
+    /// Plain HTTP for these hosts (`localhost:5000`).
+    pub insecure_hosts: Vec<String>,
+    /// Extra CA certificates (PEM) to trust for HTTPS registries.
+    pub ca_file: Option<PathBuf>,
+    pub credentials: Credentials,
+    /// Bound on one whole request, body included.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure_all: false,
+            insecure_hosts: Vec::new(),
+            ca_file: None,
+            credentials: Credentials::anonymous(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Result of a manifest upload.
+#[derive(Clone, Debug)]
+pub struct PutManifest {
+    pub digest: Digest,
+    /// The registry processed `subject` itself (OCI 1.1 `OCI-Subject` header).
+    pub subject_handled: bool,
+}
+
+/// An OCI distribution client.
+pub struct Registry {
+    http: reqwest::Client,
+    options: RegistryOptions,
+    /// Bearer tokens by (host, scope).
+    tokens: Mutex<HashMap<(String, String), String>>,
+    /// Hosts that asked for Basic auth.
+    basic_hosts: Mutex<Vec<String>>,
+}
+
+/// The access a request needs, for token scopes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Pull,
+    Push,
+}
+
+impl Registry {
+    pub fn new(options: RegistryOptions) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("nv2/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .read_timeout(options.request_timeout)
+            .redirect(reqwest::redirect::Policy::limited(5));
+        if let Some(path) = &options.ca_file {
+            let pem = crate::io::read_bounded(path, crate::io::MAX_CERT_FILE)
+                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("CA file {}: no certificate", path.display()));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Registry {
+            http,
+            options,
+            tokens: Mutex::new(HashMap::new()),
+            basic_hosts: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn base_url(&self, r: &Reference) -> String {
+        let host = r.api_host();
+        let plain = self.options.insecure_all || self.options.insecure_hosts.iter().any(|h| h == r.registry());
+        format!("{}://{host}/v2/{}", if plain { "http" } else { "https" }, r.repository())
+    }
+
+    /// Fetches a manifest by tag or digest. The digest is computed from the
+    /// bytes; a digest reference, or a `Docker-Content-Digest` header, that
+    /// disagrees is an error.
+    pub async fn get_manifest(&self, r: &Reference) -> Result<Manifest, RegistryError> {
+        let what = format!("manifest {r}");
+        let url = format!("{}/manifests/{}", self.base_url(r), r.tag_or_digest());
+        let resp = self
+            .send(r, Access::Pull, Method::GET, &url, Some(MANIFEST_ACCEPT), None, &what)
+            .await?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(RegistryError::NotFound { what }),
+            _ => return Err(status_error(resp, &what).await),
+        }
+        let header_digest = header_str(resp.headers(), "docker-content-digest");
+        let content_type = header_str(resp.headers(), CONTENT_TYPE.as_str());
+        let bytes = read_body(resp, MAX_MANIFEST, &what).await?;
+        let digest = Digest::of(&bytes);
+        if let Some(expected) = r.digest()
+            && *expected != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                expected: expected.to_string(),
+                got: digest.to_string(),
+            });
+        }
+        if let Some(h) = header_digest
+            && h.starts_with("sha256:")
+            && h != digest.as_str()
+        {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                expected: h,
+                got: digest.to_string(),
+            });
+        }
+        let media_type = crate::target::media_type_of(&bytes)
+            .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or_default().trim().to_owned()))
+            .unwrap_or_default();
+        Ok(Manifest {
+            digest,
+            media_type,
+            bytes,
+        })
+    }
+
+    /// Fetches the blob `desc` names from `r`'s repository, refusing it
+    /// unread when its declared size is over `limit`, and checking it
+    /// against its digest and size.
+    pub async fn get_blob(&self, r: &Reference, desc: &Descriptor, limit: u64) -> Result<Vec<u8>, RegistryError> {
+        let what = format!("blob {}", shorten(&desc.digest));
+        let digest = Digest::parse(&desc.digest).map_err(|e| RegistryError::Invalid {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        if desc.size > limit {
+            return Err(RegistryError::TooLarge { what, limit });
+        }
+        if let Some(embedded) = desc.embedded() {
+            return embedded.map_err(|reason| RegistryError::Invalid { what, reason });
+        }
+        let url = format!("{}/blobs/{}", self.base_url(r), digest);
+        let resp = self.send(r, Access::Pull, Method::GET, &url, None, None, &what).await?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(RegistryError::NotFound { what }),
+            _ => return Err(status_error(resp, &what).await),
+        }
+        let bytes = read_body(resp, desc.size, &what).await?;
+        if bytes.len() as u64 != desc.size || !digest.matches(&bytes) {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                expected: digest.to_string(),
+                got: Digest::of(&bytes).to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The referrers of `subject` in `r`'s repository with `artifact_type`:
+    /// the referrers API, or on a registry without it (404, 400, 405) the
+    /// `sha256-<hex>` tag index. Any other failure is an error, never "none".
+    pub async fn referrers(
+        &self,
+        r: &Reference,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let what = format!("referrers of {}@{subject}", r.repo_name());
+        let url = format!("{}/referrers/{subject}?artifactType={}", self.base_url(r), encode_query(artifact_type));
+        let resp = self.send(r, Access::Pull, Method::GET, &url, Some(OCI_INDEX), None, &what).await?;
+        let index_bytes = match resp.status() {
+            StatusCode::OK => read_body(resp, MAX_MANIFEST, &what).await?,
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => {
+                match self.get_manifest(&referrers_tag(r, subject)).await {
+                    Ok(m) => m.bytes,
+                    Err(RegistryError::NotFound { .. }) => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => return Err(status_error(resp, &what).await),
+        };
+        let index: Index = serde_json::from_slice(&index_bytes).map_err(|e| RegistryError::Invalid {
+            what: what.clone(),
+            reason: format!("not an OCI index: {}", one_line(e)),
+        })?;
+        Ok(index
+            .manifests
+            .into_iter()
+            .filter(|d| d.artifact_type.as_deref() == Some(artifact_type))
+            .take(MAX_REFERRERS)
+            .collect())
+    }
+
+    /// Uploads a blob to `r`'s repository unless it is already there.
+    pub async fn push_blob(&self, r: &Reference, bytes: &[u8]) -> Result<Digest, RegistryError> {
+        let digest = Digest::of(bytes);
+        let what = format!("blob {digest}");
+        let base = self.base_url(r);
+        let head = self
+            .send(r, Access::Push, Method::HEAD, &format!("{base}/blobs/{digest}"), None, None, &what)
+            .await?;
+        if head.status() == StatusCode::OK {
+            return Ok(digest);
+        }
+        let start = self
+            .send(r, Access::Push, Method::POST, &format!("{base}/blobs/uploads/"), None, Some(Vec::new()), &what)
+            .await?;
+        if start.status() != StatusCode::ACCEPTED {
+            return Err(status_error(start, &what).await);
+        }
+        let location = header_str(start.headers(), LOCATION.as_str()).ok_or_else(|| RegistryError::Invalid {
+            what: what.clone(),
+            reason: "upload started without a Location".into(),
+        })?;
+        let mut upload = if location.starts_with("http://") || location.starts_with("https://") {
+            location
+        } else {
+            let origin = base.split("/v2/").next().unwrap_or_default();
+            format!("{origin}{location}")
+        };
+        upload.push(if upload.contains('?') { '&' } else { '?' });
+        upload.push_str(&format!("digest={digest}"));
+        let done = self
+            .send(r, Access::Push, Method::PUT, &upload, None, Some(bytes.to_vec()), &what)
+            .await?;
+        if done.status() != StatusCode::CREATED {
+            return Err(status_error(done, &what).await);
+        }
+        Ok(digest)
+    }
+
+    /// Uploads manifest `bytes` to `r`'s repository under `tag_or_digest`.
+    pub async fn put_manifest(
+        &self,
+        r: &Reference,
+        tag_or_digest: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<PutManifest, RegistryError> {
+        let digest = Digest::of(&bytes);
+        let what = format!("manifest {}:{}", r.repo_name(), tag_or_digest);
+        let url = format!("{}/manifests/{tag_or_digest}", self.base_url(r));
+        let resp = self.send_typed(r, Method::PUT, &url, media_type, bytes, &what).await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(status_error(resp, &what).await);
+        }
+        if let Some(h) = header_str(resp.headers(), "docker-content-digest")
+            && h != digest.as_str()
+        {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                expected: digest.to_string(),
+                got: h,
+            });
+        }
+        Ok(PutManifest {
+            subject_handled: resp.headers().contains_key("oci-subject"),
+            digest,
+        })
+    }
+
+    async fn send_typed(
+        &self,
+        r: &Reference,
+        method: Method,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send_inner(r, Access::Push, method, url, None, Some((content_type, body)), what)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        r: &Reference,
+        access: Access,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+        body: Option<Vec<u8>>,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let body = body.map(|b| ("application/octet-stream", b));
+        self.send_inner(r, access, method, url, accept, body, what).await
+    }
+
+    /// Sends one request, answering one auth challenge if the registry
+    /// poses it (then the request is sent again, once).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_inner(
+        &self,
+        r: &Reference,
+        access: Access,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let host = r.registry().to_owned();
+        let scope = format!(
+            "repository:{}:{}",
+            r.repository(),
+            if access == Access::Push { "pull,push" } else { "pull" }
+        );
+        for attempt in 0..2 {
+            let mut req = self.http.request(method.clone(), url);
+            if let Some(a) = accept {
+                req = req.header(ACCEPT, a);
+            }
+            if let Some((ct, b)) = &body {
+                req = req.header(CONTENT_TYPE, *ct).body(b.clone());
+            }
+            if let Some(auth) = self.auth_header(&host, &scope) {
+                req = req.header(AUTHORIZATION, auth);
+            }
+            let resp = req.send().await.map_err(|e| RegistryError::Transport {
+                what: what.to_owned(),
+                reason: transport_reason(&e),
+            })?;
+            if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
+                if resp.status() == StatusCode::UNAUTHORIZED {
+                    return Err(RegistryError::Auth {
+                        what: what.to_owned(),
+                        reason: "the registry refused the credentials".into(),
+                    });
+                }
+                return Ok(resp);
+            }
+            let challenge = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(auth::parse_challenge);
+            match challenge {
+                Some(auth::Challenge::Basic) => {
+                    if self.options.credentials.for_host(&host).is_none() {
+                        return Err(RegistryError::Auth {
+                            what: what.to_owned(),
+                            reason: "the registry requires credentials (use -u/-p or docker login)".into(),
+                        });
+                    }
+                    if let Ok(mut hosts) = self.basic_hosts.lock() {
+                        hosts.push(host.clone());
+                    }
+                }
+                Some(auth::Challenge::Bearer { realm, service, scope: asked }) => {
+                    let token_scope = asked.unwrap_or_else(|| scope.clone());
+                    let token = self.fetch_token(&host, &realm, service.as_deref(), &token_scope, what).await?;
+                    if let Ok(mut tokens) = self.tokens.lock() {
+                        tokens.insert((host.clone(), scope.clone()), token);
+                    }
+                }
+                None => {
+                    return Err(RegistryError::Auth {
+                        what: what.to_owned(),
+                        reason: "401 without a usable WWW-Authenticate challenge".into(),
+                    });
+                }
+            }
+        }
+        Err(RegistryError::Auth {
+            what: what.to_owned(),
+            reason: "authentication did not complete".into(),
+        })
+    }
+
+    fn auth_header(&self, host: &str, scope: &str) -> Option<String> {
+        if let Some(token) = self
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&(host.to_owned(), scope.to_owned())).cloned())
+        {
+            return Some(format!("Bearer {token}"));
+        }
+        let basic = self.basic_hosts.lock().ok()?.iter().any(|h| h == host);
+        if basic {
+            return self.options.credentials.for_host(host).map(|b| b.header());
+        }
+        None
+    }
+
+    /// The Bearer token flow: GET realm?service=…&scope=…, with Basic
+    /// credentials when we have them (anonymous tokens otherwise).
+    async fn fetch_token(
+        &self,
+        host: &str,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        what: &str,
+    ) -> Result<String, RegistryError> {
+        let auth_err = |reason: String| RegistryError::Auth {
+            what: what.to_owned(),
+            reason,
+        };
+        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
+            return Err(auth_err(format!("token realm {:?} is not an http(s) URL", shorten(realm))));
+        }
+        let mut url = format!("{realm}{}scope={}", if realm.contains('?') { '&' } else { '?' }, encode_query(scope));
+        if let Some(s) = service {
+            url.push_str(&format!("&service={}", encode_query(s)));
+        }
+        let mut req = self.http.get(&url);
+        if let Some(b) = self.options.credentials.for_host(host) {
+            req = req.header(AUTHORIZATION, b.header());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| auth_err(format!("token service: {}", transport_reason(&e))))?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            return Err(auth_err(format!("token service answered {status}")));
+        }
+        let body = read_body(resp, MAX_SMALL_BODY, "token response").await?;
+        #[derive(Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let t: Token = serde_json::from_slice(&body).map_err(|e| auth_err(format!("token response: {}", one_line(e))))?;
+        t.token
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| auth_err("token response has no token".into()))
+    }
+}
+
+/// The referrers fallback tag of `subject`: `sha256-<hex>`.
+pub fn referrers_tag(r: &Reference, subject: &Digest) -> Reference {
+    let tag = format!("sha256-{}", subject.hex());
+    // A valid tag by construction (71 characters of [a-z0-9-]).
+    Reference::parse(&format!("{}:{tag}", r.repo_name())).unwrap_or_else(|_| r.clone())
+}
+
+/// An OCI image index, as far as referrers go.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Index {
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn one_line(e: impl std::fmt::Display) -> String {
+    shorten(&e.to_string().replace('\n', " "))
+}
+
+fn transport_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    if e.is_connect() {
+        return "connection failed".into();
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    one_line(msg)
+}
+
+/// Reads a response body, failing as soon as it passes `limit` bytes.
+async fn read_body(mut resp: reqwest::Response, limit: u64, what: &str) -> Result<Vec<u8>, RegistryError> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(RegistryError::TooLarge {
+            what: what.to_owned(),
+            limit,
+        });
+    }
+    let mut buf = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() as u64 + chunk.len() as u64 > limit {
+                    return Err(RegistryError::TooLarge {
+                        what: what.to_owned(),
+                        limit,
+                    });
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf),
+            Err(e) => {
+                return Err(RegistryError::Transport {
+                    what: what.to_owned(),
+                    reason: format!("reading the body: {}", transport_reason(&e)),
+                });
+            }
+        }
+    }
+}
+
+/// A non-success answer, with the registry's own error message when it gives one.
+async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
+    let status = resp.status();
+    let retry_after = header_str(resp.headers(), "retry-after");
+    let body = read_body(resp, MAX_SMALL_BODY, what).await.unwrap_or_default();
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let mut message = String::new();
+    if let Ok(errs) = serde_json::from_slice::<Errors>(&body)
+        && let Some(e) = errs.errors.first()
+    {
+        let text = [e.code.as_deref(), e.message.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+        if !text.is_empty() {
+            message = format!(": {}", one_line(text));
+        }
+    }
+    if let Some(ra) = retry_after {
+        message.push_str(&format!(" (retry after {})", shorten(&ra)));
+    }
+    let reason = status.canonical_reason().unwrap_or("");
+    RegistryError::Status {
+        what: what.to_owned(),
+        status: status.as_u16(),
+        message: format!("{}{message}", if reason.is_empty() { String::new() } else { format!(" {reason}") }),
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

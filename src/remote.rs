@@ -1,0 +1,150 @@
+//! Remote verification: resolve an image reference to its manifest digest,
+//! discover the signatures linked to it, fetch them, and verify each with the
+//! same [`verify_envelope`] the offline CLI uses. The webhook calls this too.
+
+use futures_util::future::join_all;
+
+use crate::digest::{Digest, shorten};
+use crate::reference::Reference;
+use crate::registry::artifact::{ARTIFACT_TYPE, ArtifactManifest};
+use crate::registry::{MAX_SIGNATURE_BLOB, Registry, RegistryError};
+use crate::signature::Envelope;
+use crate::target::Resolved;
+use crate::verifier::{Check, Requirements, Subject, Verdict, verify_envelope};
+
+/// A signature linked to a target, fetched (or the reason it could not be).
+#[derive(Debug)]
+pub struct FoundSignature {
+    /// The signature manifest's digest.
+    pub manifest_digest: String,
+    pub created: Option<String>,
+    pub envelope: Result<Envelope, String>,
+}
+
+/// Resolves `r` to its manifest (one GET; the digest is computed from the bytes).
+pub async fn resolve(registry: &Registry, r: &Reference) -> Result<Resolved, RegistryError> {
+    let m = registry.get_manifest(r).await?;
+    Ok(Resolved {
+        size: Some(m.bytes.len() as u64),
+        media_type: Some(m.media_type),
+        digest: m.digest,
+        bytes: Some(m.bytes),
+    })
+}
+
+/// The nv2 signatures linked to `subject` in `r`'s repository, each fetched
+/// and parsed. Discovery failures are errors; a single bad signature is not.
+pub async fn discover(registry: &Registry, r: &Reference, subject: &Digest) -> Result<Vec<FoundSignature>, RegistryError> {
+    let referrers = registry.referrers(r, subject, ARTIFACT_TYPE).await?;
+    let fetches = referrers.into_iter().map(|desc| async move {
+        let envelope = fetch_signature(registry, r, subject, &desc).await;
+        let created = desc
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::registry::artifact::CREATED))
+            .cloned();
+        FoundSignature {
+            manifest_digest: desc.digest.clone(),
+            created,
+            envelope: envelope.map(|(env, _)| env),
+        }
+    });
+    Ok(join_all(fetches).await)
+}
+
+async fn fetch_signature(
+    registry: &Registry,
+    r: &Reference,
+    subject: &Digest,
+    desc: &crate::registry::Descriptor,
+) -> Result<(Envelope, ArtifactManifest), String> {
+    let digest = Digest::parse(&desc.digest).map_err(|e| e.to_string())?;
+    let bytes = match desc.embedded() {
+        Some(embedded) => embedded?,
+        None => registry
+            .get_manifest(&r.by_digest(digest.clone()))
+            .await
+            .map_err(|e| e.to_string())?
+            .bytes,
+    };
+    let manifest = ArtifactManifest::parse(&bytes)?;
+    if !manifest.is_signature() {
+        return Err("not an nv2 signature artifact".into());
+    }
+    match &manifest.subject {
+        Some(s) if s.digest == subject.as_str() => {}
+        Some(s) => return Err(format!("linked to {}, not to {subject}", shorten(&s.digest))),
+        None => return Err(format!("has no subject, so it is not linked to {subject}")),
+    }
+    let blob = manifest.signature_blob().ok_or("signature artifact has no signature layer")?;
+    let sig = registry
+        .get_blob(r, blob, MAX_SIGNATURE_BLOB)
+        .await
+        .map_err(|e| e.to_string())?;
+    let env = Envelope::parse(&sig).map_err(|e| e.to_string())?;
+    Ok((env, manifest))
+}
+
+/// The outcome of verifying every linked signature of one image.
+#[derive(Debug, serde::Serialize)]
+pub struct RemoteVerdict {
+    pub digest: Digest,
+    pub signatures: Vec<RemoteSignatureVerdict>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RemoteSignatureVerdict {
+    pub manifest_digest: String,
+    /// The verdict, or why the signature could not be fetched or read.
+    pub verdict: Result<Verdict, String>,
+}
+
+impl RemoteVerdict {
+    /// Whether at least one linked signature passes with `enforced` checks.
+    pub fn passes(&self, enforced: &[Check]) -> bool {
+        self.signatures
+            .iter()
+            .any(|s| s.verdict.as_ref().is_ok_and(|v| v.passes(enforced)))
+    }
+
+    pub fn is_verified(&self) -> bool {
+        self.passes(&[Check::Integrity, Check::Authenticity, Check::Expiry])
+    }
+
+    /// Why nothing passed: one line per signature (or one saying there are none).
+    pub fn reasons(&self) -> Vec<String> {
+        if self.signatures.is_empty() {
+            return vec![format!("no signatures are linked to {}", self.digest)];
+        }
+        let mut out = Vec::new();
+        for s in &self.signatures {
+            let name = format!("signature {}", shorten(&s.manifest_digest));
+            match &s.verdict {
+                Err(e) => out.push(format!("{name}: {e}")),
+                Ok(v) => out.extend(v.reasons().into_iter().map(|r| format!("{name}: {r}"))),
+            }
+        }
+        out
+    }
+}
+
+/// Verifies every signature linked to `subject` in `r`'s repository.
+pub async fn verify_linked(
+    registry: &Registry,
+    r: &Reference,
+    subject: &Subject,
+    req: &Requirements<'_>,
+) -> Result<RemoteVerdict, RegistryError> {
+    let found = discover(registry, r, &subject.digest).await?;
+    let signatures = found
+        .into_iter()
+        .map(|f| RemoteSignatureVerdict {
+            manifest_digest: f.manifest_digest,
+            verdict: f.envelope.map(|env| verify_envelope(&env, subject, req)),
+        })
+        .collect();
+    Ok(RemoteVerdict {
+        digest: subject.digest.clone(),
+        signatures,
+    })
+}
