@@ -56,7 +56,11 @@ fn rsa_key() -> KeyPair {
 fn benches(c: &mut Criterion) {
     let cases = [
         ("RS256-2048", rsa_key(), Algorithm::RS256),
-        ("ES256", KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(), Algorithm::ES256),
+        (
+            "ES256",
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+            Algorithm::ES256,
+        ),
     ];
     for (name, key, alg) in cases {
         let f = fixture(key, alg, false);
@@ -64,7 +68,10 @@ fn benches(c: &mut Criterion) {
         let sig = nv2::signature::decode_base64(&env.signatures()[0].sig).unwrap();
         let key = f.cert.public_key().clone();
         c.bench_function(&format!("signature verify {name}"), |b| {
-            b.iter(|| key.verify(alg, black_box(env.signed_bytes()), black_box(&sig)).unwrap())
+            b.iter(|| {
+                key.verify(alg, black_box(env.signed_bytes()), black_box(&sig))
+                    .unwrap()
+            })
         });
         let trust = TrustMaterial::new(vec![f.cert.clone()], vec![]).unwrap();
         let req = Requirements {

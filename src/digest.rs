@@ -80,11 +80,15 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Keeps error messages one line and short when the input is hostile.
 pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.len() <= MAX {
+    shorten_to(s, 80)
+}
+
+/// Cuts `s` to at most `max` bytes (on a character boundary), marking the cut.
+pub(crate) fn shorten_to(s: &str, max: usize) -> String {
+    if s.len() <= max {
         return s.to_owned();
     }
-    let mut end = MAX;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }

@@ -34,7 +34,11 @@ pub async fn resolve(registry: &Registry, r: &Reference) -> Result<Resolved, Reg
 
 /// The nv2 signatures linked to `subject` in `r`'s repository, each fetched
 /// and parsed. Discovery failures are errors; a single bad signature is not.
-pub async fn discover(registry: &Registry, r: &Reference, subject: &Digest) -> Result<Vec<FoundSignature>, RegistryError> {
+pub async fn discover(
+    registry: &Registry,
+    r: &Reference,
+    subject: &Digest,
+) -> Result<Vec<FoundSignature>, RegistryError> {
     let referrers = registry.referrers(r, subject, ARTIFACT_TYPE).await?;
     let fetches = referrers.into_iter().map(|desc| async move {
         let envelope = fetch_signature(registry, r, subject, &desc).await;
@@ -61,11 +65,13 @@ async fn fetch_signature(
     let digest = Digest::parse(&desc.digest).map_err(|e| e.to_string())?;
     let bytes = match desc.embedded() {
         Some(embedded) => embedded?,
-        None => registry
-            .get_manifest(&r.by_digest(digest.clone()))
-            .await
-            .map_err(|e| e.to_string())?
-            .bytes,
+        None => {
+            registry
+                .get_manifest(&r.by_digest(digest.clone()))
+                .await
+                .map_err(|e| e.to_string())?
+                .bytes
+        }
     };
     let manifest = ArtifactManifest::parse(&bytes)?;
     if !manifest.is_signature() {
@@ -73,10 +79,17 @@ async fn fetch_signature(
     }
     match &manifest.subject {
         Some(s) if s.digest == subject.as_str() => {}
-        Some(s) => return Err(format!("linked to {}, not to {subject}", shorten(&s.digest))),
+        Some(s) => {
+            return Err(format!(
+                "linked to {}, not to {subject}",
+                shorten(&s.digest)
+            ));
+        }
         None => return Err(format!("has no subject, so it is not linked to {subject}")),
     }
-    let blob = manifest.signature_blob().ok_or("signature artifact has no signature layer")?;
+    let blob = manifest
+        .signature_blob()
+        .ok_or("signature artifact has no signature layer")?;
     let sig = registry
         .get_blob(r, blob, MAX_SIGNATURE_BLOB)
         .await

@@ -16,7 +16,16 @@ fn setup() -> (Env, String, u64) {
     env.umoci_image("hello", "dev", "a");
     let m = env.nv2(&["manifest", "oci-layout:./hello:dev"]);
     env.write("manifest.json", &m.raw_stdout);
-    env.nv2(&["keygen", "--cn", "registry.example.com", "-k", "key.pem", "-c", "cert.pem"]).ok();
+    env.nv2(&[
+        "keygen",
+        "--cn",
+        "registry.example.com",
+        "-k",
+        "key.pem",
+        "-c",
+        "cert.pem",
+    ])
+    .ok();
     let digest = nv2::digest::Digest::of(&m.raw_stdout).to_string();
     (env, digest, m.raw_stdout.len() as u64)
 }
@@ -60,7 +69,14 @@ fn kid_signed(env: &Env, content: &SignedContent) -> Vec<u8> {
 }
 
 fn verify(env: &Env, file: &str) -> common::Run {
-    env.nv2(&["verify", "-f", file, "-c", "cert.pem", "oci-layout:./hello:dev"])
+    env.nv2(&[
+        "verify",
+        "-f",
+        file,
+        "-c",
+        "cert.pem",
+        "oci-layout:./hello:dev",
+    ])
 }
 
 #[test]
@@ -72,20 +88,51 @@ fn malformed_files_are_input_errors() {
         ("hello".into(), "not valid JSON"),
         ("{\"signed\":".into(), "not valid JSON"),
         (format!(r#"{{"signatures":{sig}}}"#), "no \"signed\""),
-        (format!(r#"{{"signed":{{"digest":"{digest}","size":{size}}}}}"#), "no \"signatures\""),
-        (format!(r#"{{"signed":{{"digest":"{digest}","size":"{size}"}},"signatures":{sig}}}"#), "\"signed\" is malformed"),
-        (format!(r#"{{"signed":{{"digest":"{digest}","size":{size}}},"signatures":"x"}}"#), "not valid JSON"),
-        (format!(r#"{{"signed":{{"digest":"{digest}","size":-1}},"signatures":{sig}}}"#), "\"signed\" is malformed"),
-        (format!(r#"{{"signed":{{"digest":"{}","size":{size}}},"signatures":{sig}}}"#, digest.to_uppercase()), "signed.digest"),
-        (format!(r#"{{"signed":{{"digest":"md5:abc","size":{size}}},"signatures":{sig}}}"#), "signed.digest"),
-        (format!(r#"{{"signed":{{"digest":"{digest}","size":{size}}},"signatures":[{{"typ":"x509","sig":1,"alg":"RS256"}}]}}"#), "not valid JSON"),
+        (
+            format!(r#"{{"signed":{{"digest":"{digest}","size":{size}}}}}"#),
+            "no \"signatures\"",
+        ),
+        (
+            format!(r#"{{"signed":{{"digest":"{digest}","size":"{size}"}},"signatures":{sig}}}"#),
+            "\"signed\" is malformed",
+        ),
+        (
+            format!(r#"{{"signed":{{"digest":"{digest}","size":{size}}},"signatures":"x"}}"#),
+            "not valid JSON",
+        ),
+        (
+            format!(r#"{{"signed":{{"digest":"{digest}","size":-1}},"signatures":{sig}}}"#),
+            "\"signed\" is malformed",
+        ),
+        (
+            format!(
+                r#"{{"signed":{{"digest":"{}","size":{size}}},"signatures":{sig}}}"#,
+                digest.to_uppercase()
+            ),
+            "signed.digest",
+        ),
+        (
+            format!(r#"{{"signed":{{"digest":"md5:abc","size":{size}}},"signatures":{sig}}}"#),
+            "signed.digest",
+        ),
+        (
+            format!(
+                r#"{{"signed":{{"digest":"{digest}","size":{size}}},"signatures":[{{"typ":"x509","sig":1,"alg":"RS256"}}]}}"#
+            ),
+            "not valid JSON",
+        ),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let name = format!("bad{i}.nv2");
         env.write(&name, text);
         let out = verify(&env, &name);
         out.fails(2, needle);
-        assert_eq!(out.stderr.trim().lines().count(), 1, "not one line: {}", out.stderr);
+        assert_eq!(
+            out.stderr.trim().lines().count(),
+            1,
+            "not one line: {}",
+            out.stderr
+        );
     }
 }
 
@@ -97,17 +144,47 @@ fn per_signature_defects_fail_verification_with_reasons() {
     let v: serde_json::Value = serde_json::from_str(&good).unwrap();
     let sig = v["signatures"][0]["sig"].as_str().unwrap().to_owned();
     let cases = [
-        (good.replace("\"typ\":\"x509\"", "\"typ\":\"pgp\""), "unknown signature type"),
-        (good.replace("\"alg\":\"RS256\"", "\"alg\":\"none\""), "unsupported algorithm"),
-        (good.replace("\"alg\":\"RS256\"", "\"alg\":\"HS256\""), "unsupported algorithm"),
-        (good.replace("\"alg\":\"RS256\"", "\"alg\":\"ES256\""), "does not fit"),
-        (good.replace("\"alg\":\"RS256\"", "\"alg\":\"PS256\""), "does not verify"),
-        (good.replace(&sig, &format!("{}!", &sig[1..])), "not valid base64"),
+        (
+            good.replace("\"typ\":\"x509\"", "\"typ\":\"pgp\""),
+            "unknown signature type",
+        ),
+        (
+            good.replace("\"alg\":\"RS256\"", "\"alg\":\"none\""),
+            "unsupported algorithm",
+        ),
+        (
+            good.replace("\"alg\":\"RS256\"", "\"alg\":\"HS256\""),
+            "unsupported algorithm",
+        ),
+        (
+            good.replace("\"alg\":\"RS256\"", "\"alg\":\"ES256\""),
+            "does not fit",
+        ),
+        (
+            good.replace("\"alg\":\"RS256\"", "\"alg\":\"PS256\""),
+            "does not verify",
+        ),
+        (
+            good.replace(&sig, &format!("{}!", &sig[1..])),
+            "not valid base64",
+        ),
         (good.replace(&sig, &sig[..sig.len() - 8]), "makes 256"),
-        (good.replace(&sig, &format!("A{}", &sig[1..])), "does not verify"),
-        (good.replace("\"kid\":\"", "\"kid\":\"AAAA"), "matches no trusted certificate"),
-        (good.replace("\"kid\":", "\"x5c\":[\"bm90IGEgY2VydA==\"],\"k\":"), "x5c[0]"),
-        (good.replace("\"kid\":", "\"x5c\":[],\"k\":"), "\"x5c\" is empty"),
+        (
+            good.replace(&sig, &format!("A{}", &sig[1..])),
+            "does not verify",
+        ),
+        (
+            good.replace("\"kid\":\"", "\"kid\":\"AAAA"),
+            "matches no trusted certificate",
+        ),
+        (
+            good.replace("\"kid\":", "\"x5c\":[\"bm90IGEgY2VydA==\"],\"k\":"),
+            "x5c[0]",
+        ),
+        (
+            good.replace("\"kid\":", "\"x5c\":[],\"k\":"),
+            "\"x5c\" is empty",
+        ),
         (good.replace("\"kid\":", "\"k\":"), "neither"),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
@@ -125,11 +202,42 @@ fn write(env: &Env, name: &str, text: &str) -> String {
 #[test]
 fn alg_of_another_curve_is_refused() {
     let (env, digest, size) = setup();
-    env.nv2(&["keygen", "--cn", "registry.example.com", "--ec", "p384", "-k", "p384.pem", "-c", "p384.crt"]).ok();
-    env.nv2(&["sign", "-m", "x509", "-k", "p384.pem", "-o", "p.nv2", "oci-layout:./hello:dev"]).ok();
-    let text = String::from_utf8(env.read("p.nv2")).unwrap().replace("ES384", "ES256");
+    env.nv2(&[
+        "keygen",
+        "--cn",
+        "registry.example.com",
+        "--ec",
+        "p384",
+        "-k",
+        "p384.pem",
+        "-c",
+        "p384.crt",
+    ])
+    .ok();
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "p384.pem",
+        "-o",
+        "p.nv2",
+        "oci-layout:./hello:dev",
+    ])
+    .ok();
+    let text = String::from_utf8(env.read("p.nv2"))
+        .unwrap()
+        .replace("ES384", "ES256");
     env.write("p256.nv2", text);
-    env.nv2(&["verify", "-f", "p256.nv2", "-c", "p384.crt", "oci-layout:./hello:dev"]).fails(1, "ES256 does not fit the signer's EC P-384 key");
+    env.nv2(&[
+        "verify",
+        "-f",
+        "p256.nv2",
+        "-c",
+        "p384.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(1, "ES256 does not fit the signer's EC P-384 key");
     let _ = (digest, size);
 }
 
@@ -138,8 +246,11 @@ fn tampered_content_and_pretty_printing_fail() {
     let (env, digest, size) = setup();
     let good = String::from_utf8(kid_signed(&env, &content(&digest, size))).unwrap();
     // A pretty-printed copy no longer verifies: the signed bytes changed.
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&good).unwrap()).unwrap();
-    verify(&env, &write(&env, "pretty.nv2", &pretty)).fails(1, "does not verify over the signed content");
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&good).unwrap())
+            .unwrap();
+    verify(&env, &write(&env, "pretty.nv2", &pretty))
+        .fails(1, "does not verify over the signed content");
     // Changing a signed field breaks the signature.
     let tampered = good.replace(&format!("\"size\":{size}"), &format!("\"size\":{size} "));
     verify(&env, &write(&env, "t.nv2", &tampered)).fails(1, "does not verify");
@@ -150,11 +261,18 @@ fn digest_and_size_must_match_the_target() {
     let (env, digest, size) = setup();
     let other = nv2::digest::Digest::of(b"other").to_string();
     env.write("d.nv2", kid_signed(&env, &content(&other, size)));
-    verify(&env, "d.nv2").fails(1, &format!("the signature is for {other}, but the target is {digest}"));
+    verify(&env, "d.nv2").fails(
+        1,
+        &format!("the signature is for {other}, but the target is {digest}"),
+    );
     env.write("s.nv2", kid_signed(&env, &content(&digest, size + 1)));
-    verify(&env, "s.nv2").fails(1, &format!("{}-byte manifest, but the target is {size} bytes", size + 1));
+    verify(&env, "s.nv2").fails(
+        1,
+        &format!("{}-byte manifest, but the target is {size} bytes", size + 1),
+    );
     // A bare digest has no size to compare: digest alone decides.
-    env.nv2(&["verify", "-f", "s.nv2", "-c", "cert.pem", &digest]).ok();
+    env.nv2(&["verify", "-f", "s.nv2", "-c", "cert.pem", &digest])
+        .ok();
 }
 
 #[test]
@@ -174,13 +292,49 @@ fn signature_time_window_is_enforced() {
 fn certificate_validity_is_enforced() {
     let (env, digest, size) = setup();
     let expired = cert_with_validity(&env, "old", now() - 86400 * 10, now() - 86400);
-    env.write("old.nv2", Envelope::sign(&content(&digest, size), &expired).unwrap().to_bytes());
-    env.nv2(&["verify", "-f", "old.nv2", "-c", "old.crt", "oci-layout:./hello:dev"]).fails(1, "expired at");
+    env.write(
+        "old.nv2",
+        Envelope::sign(&content(&digest, size), &expired)
+            .unwrap()
+            .to_bytes(),
+    );
+    env.nv2(&[
+        "verify",
+        "-f",
+        "old.nv2",
+        "-c",
+        "old.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(1, "expired at");
     let future = cert_with_validity(&env, "new", now() + 86400, now() + 86400 * 10);
-    env.write("new.nv2", Envelope::sign(&content(&digest, size), &future).unwrap().to_bytes());
-    env.nv2(&["verify", "-f", "new.nv2", "-c", "new.crt", "oci-layout:./hello:dev"]).fails(1, "not valid before");
+    env.write(
+        "new.nv2",
+        Envelope::sign(&content(&digest, size), &future)
+            .unwrap()
+            .to_bytes(),
+    );
+    env.nv2(&[
+        "verify",
+        "-f",
+        "new.nv2",
+        "-c",
+        "new.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(1, "not valid before");
     // nv2 sign refuses an expired certificate up front.
-    env.nv2(&["sign", "-m", "x509", "-k", "old.key", "-c", "old.crt", "oci-layout:./hello:dev"]).fails(2, "expired at");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "old.key",
+        "-c",
+        "old.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "expired at");
 }
 
 #[test]
@@ -190,16 +344,52 @@ fn references_must_be_covered_by_the_certificate() {
     let chain = Certificate::load_pem_file(&env.path("cert.pem")).unwrap();
     let signer = Signer::with_chain(key, Algorithm::RS256, chain);
     let mut c = content(&digest, size);
-    c.references = vec!["registry.example.com/hello:v1".into(), "evil.example.org/hello:v1".into()];
+    c.references = vec![
+        "registry.example.com/hello:v1".into(),
+        "evil.example.org/hello:v1".into(),
+    ];
     env.write("r.nv2", Envelope::sign(&c, &signer).unwrap().to_bytes());
     verify(&env, "r.nv2").fails(1, "names registry evil.example.org");
     // At sign time too.
-    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "-c", "cert.pem", "-r", "evil.example.org/a:1", "oci-layout:./hello:dev"])
-        .fails(2, "not valid for registry evil.example.org");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-c",
+        "cert.pem",
+        "-r",
+        "evil.example.org/a:1",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "not valid for registry evil.example.org");
     // The seed's CN-only certificate covers its CN.
     env.openssl_self_signed("cn", "localhost", 2048);
-    env.nv2(&["sign", "-m", "x509", "-k", "cn.key", "-c", "cn.crt", "-r", "localhost:5000/hello-world:v1.0", "-o", "cn.nv2", "oci-layout:./hello:dev"]).ok();
-    env.nv2(&["verify", "-f", "cn.nv2", "-c", "cn.crt", "oci-layout:./hello:dev"]).ok();
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "cn.key",
+        "-c",
+        "cn.crt",
+        "-r",
+        "localhost:5000/hello-world:v1.0",
+        "-o",
+        "cn.nv2",
+        "oci-layout:./hello:dev",
+    ])
+    .ok();
+    env.nv2(&[
+        "verify",
+        "-f",
+        "cn.nv2",
+        "-c",
+        "cn.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .ok();
 }
 
 #[test]
@@ -207,43 +397,198 @@ fn oversized_inputs_are_refused() {
     let (env, _, _) = setup();
     env.write("big.nv2", vec![b' '; (1 << 20) + 1]);
     verify(&env, "big.nv2").fails(2, "larger than the 1048576-byte limit");
-    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "-o", "ok.nv2", "oci-layout:./hello:dev"]).ok();
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-o",
+        "ok.nv2",
+        "oci-layout:./hello:dev",
+    ])
+    .ok();
     let big = vec![b'x'; (4 << 20) + 1];
-    env.nv2_stdin(&["verify", "-f", "ok.nv2", "-c", "cert.pem"], Some(&big)).fails(2, "larger than the 4194304-byte limit");
+    env.nv2_stdin(&["verify", "-f", "ok.nv2", "-c", "cert.pem"], Some(&big))
+        .fails(2, "larger than the 4194304-byte limit");
     env.write("big.json", &big);
-    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "file:big.json"]).fails(2, "larger than");
+    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "file:big.json"])
+        .fails(2, "larger than");
 }
 
 #[test]
 fn signing_inputs_are_checked() {
     let (env, _, _) = setup();
-    env.nv2(&["keygen", "--cn", "registry.example.com", "-k", "k2.pem", "-c", "c2.pem"]).ok();
-    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "-c", "c2.pem", "oci-layout:./hello:dev"]).fails(2, "does not match the certificate");
+    env.nv2(&[
+        "keygen",
+        "--cn",
+        "registry.example.com",
+        "-k",
+        "k2.pem",
+        "-c",
+        "c2.pem",
+    ])
+    .ok();
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-c",
+        "c2.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "does not match the certificate");
     env.openssl(&["genrsa", "-out", "small.key", "1024"]);
-    env.nv2(&["sign", "-m", "x509", "-k", "small.key", "oci-layout:./hello:dev"]).fails(2, "1024 bits; at least 2048");
-    env.write("garbage.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
-    env.nv2(&["sign", "-m", "x509", "-k", "garbage.pem", "oci-layout:./hello:dev"]).fails(2, "garbage.pem");
-    env.nv2(&["sign", "-m", "x509", "-k", "cert.pem", "oci-layout:./hello:dev"]).fails(2, "no private key");
-    env.nv2(&["sign", "-m", "x509", "-k", "missing.pem", "oci-layout:./hello:dev"]).fails(2, "missing.pem");
-    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "-c", "missing.crt", "oci-layout:./hello:dev"]).fails(2, "missing.crt");
-    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "-r", "Not A Ref", "oci-layout:./hello:dev"]).fails(2, "invalid image reference");
-    env.nv2(&["sign", "-m", "pgp", "-k", "key.pem", "oci-layout:./hello:dev"]).fails(2, "pgp");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "small.key",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "1024 bits; at least 2048");
+    env.write(
+        "garbage.pem",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    );
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "garbage.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "garbage.pem");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "cert.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "no private key");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "missing.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "missing.pem");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-c",
+        "missing.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "missing.crt");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-r",
+        "Not A Ref",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "invalid image reference");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "pgp",
+        "-k",
+        "key.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "pgp");
 }
 
 #[test]
 fn unusable_targets_and_files_are_input_errors() {
     let (env, digest, _) = setup();
-    env.nv2(&["sign", "-m", "x509", "-k", "key.pem", "-o", "ok.nv2", "oci-layout:./hello:dev"]).ok();
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "oci-layout:./hello:nope"]).fails(2, "no tag \"nope\" (tags: dev)");
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "oci-layout:./nowhere:dev"]).fails(2, "not an OCI image layout");
-    env.nv2(&["verify", "-f", "missing.nv2", "-c", "cert.pem", "oci-layout:./hello:dev"]).fails(2, "missing.nv2");
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "missing.crt", "oci-layout:./hello:dev"]).fails(2, "missing.crt");
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-o",
+        "ok.nv2",
+        "oci-layout:./hello:dev",
+    ])
+    .ok();
+    env.nv2(&[
+        "verify",
+        "-f",
+        "ok.nv2",
+        "-c",
+        "cert.pem",
+        "oci-layout:./hello:nope",
+    ])
+    .fails(2, "no tag \"nope\" (tags: dev)");
+    env.nv2(&[
+        "verify",
+        "-f",
+        "ok.nv2",
+        "-c",
+        "cert.pem",
+        "oci-layout:./nowhere:dev",
+    ])
+    .fails(2, "not an OCI image layout");
+    env.nv2(&[
+        "verify",
+        "-f",
+        "missing.nv2",
+        "-c",
+        "cert.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "missing.nv2");
+    env.nv2(&[
+        "verify",
+        "-f",
+        "ok.nv2",
+        "-c",
+        "missing.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "missing.crt");
     env.write("notcert.pem", "hello");
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "notcert.pem", "oci-layout:./hello:dev"]).fails(2, "no CERTIFICATE");
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "file:missing.json"]).fails(2, "missing.json");
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "manifest.json"]).fails(2, "unrecognised target");
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "sha256:1234"]).fails(2, "invalid digest");
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem"]).fails(2, "no input");
+    env.nv2(&[
+        "verify",
+        "-f",
+        "ok.nv2",
+        "-c",
+        "notcert.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "no CERTIFICATE");
+    env.nv2(&[
+        "verify",
+        "-f",
+        "ok.nv2",
+        "-c",
+        "cert.pem",
+        "file:missing.json",
+    ])
+    .fails(2, "missing.json");
+    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "manifest.json"])
+        .fails(2, "unrecognised target");
+    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "sha256:1234"])
+        .fails(2, "invalid digest");
+    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem"])
+        .fails(2, "no input");
     env.nv2(&["manifest", &digest]).fails(2, "only a digest");
     // A layout blob that does not match its digest is refused.
     let hex = digest.strip_prefix("sha256:").unwrap();
@@ -251,5 +596,13 @@ fn unusable_targets_and_files_are_input_errors() {
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[0] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
-    env.nv2(&["verify", "-f", "ok.nv2", "-c", "cert.pem", "oci-layout:./hello:dev"]).fails(2, "does not match its digest");
+    env.nv2(&[
+        "verify",
+        "-f",
+        "ok.nv2",
+        "-c",
+        "cert.pem",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "does not match its digest");
 }

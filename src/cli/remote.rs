@@ -7,7 +7,10 @@ use super::{CliError, CliResult, OutputFormat, RegistryArgs, VerifyArgs};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::artifact::{ArtifactManifest, EMPTY_CONFIG};
-use crate::registry::{Credentials, DockerConfig, Index, OCI_INDEX, OCI_MANIFEST, Registry, RegistryError, RegistryOptions};
+use crate::registry::{
+    Credentials, DockerConfig, Index, OCI_INDEX, OCI_MANIFEST, Registry, RegistryError,
+    RegistryOptions,
+};
 use crate::signature::Envelope;
 use crate::target::Target;
 use crate::verifier::{Identities, Requirements};
@@ -50,7 +53,10 @@ pub(crate) struct ListArgs {
 
 /// Runs a future on a one-thread runtime: the CLI makes a few requests at most.
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(f),
         Err(e) => {
             eprintln!("nv2: cannot start the async runtime: {e}");
@@ -63,10 +69,19 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub(crate) fn registry_client(args: &RegistryArgs) -> Result<Registry, CliError> {
     let credentials = match (&args.username, &args.password) {
         (Some(u), Some(p)) => Credentials::explicit(u.clone(), p.clone()),
-        (Some(_), None) => return Err(CliError::Input("--username needs --password (or NV2_PASSWORD)".into())),
-        (None, Some(_)) => return Err(CliError::Input("--password needs --username (or NV2_USERNAME)".into())),
+        (Some(_), None) => {
+            return Err(CliError::Input(
+                "--username needs --password (or NV2_PASSWORD)".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(CliError::Input(
+                "--password needs --username (or NV2_USERNAME)".into(),
+            ));
+        }
         (None, None) => match DockerConfig::default_path() {
-            Some(path) => Credentials::anonymous().with_docker_config(DockerConfig::load(&path).map_err(CliError::Input)?),
+            Some(path) => Credentials::anonymous()
+                .with_docker_config(DockerConfig::load(&path).map_err(CliError::Input)?),
             None => Credentials::anonymous(),
         },
     };
@@ -85,7 +100,9 @@ pub(crate) fn registry_client(args: &RegistryArgs) -> Result<Registry, CliError>
 fn remote_ref(arg: &str) -> Result<Reference, CliError> {
     match Target::parse(Some(arg)).map_err(CliError::input)? {
         Target::Remote(r) => Ok(r),
-        _ => Err(CliError::Input(format!("{arg}: expected docker://REF or oci://REF"))),
+        _ => Err(CliError::Input(format!(
+            "{arg}: expected docker://REF or oci://REF"
+        ))),
     }
 }
 
@@ -96,7 +113,8 @@ fn reg_err(e: RegistryError) -> CliError {
 pub(super) fn push(args: PushArgs) -> CliResult {
     let bytes = crate::io::read_bounded(&args.file, crate::io::MAX_SIGNATURE_FILE)
         .map_err(|e| CliError::Input(format!("signature file {}: {e}", args.file.display())))?;
-    let envelope = Envelope::parse(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", args.file.display())))?;
+    let envelope = Envelope::parse(&bytes)
+        .map_err(|e| CliError::Input(format!("{}: {e}", args.file.display())))?;
     let repo = remote_ref(&args.repository)?;
     let client = registry_client(&args.registry)?;
     let created = crate::time::rfc3339(crate::time::now());
@@ -115,7 +133,14 @@ pub(super) fn push(args: PushArgs) -> CliResult {
     println!("{digest}");
     if let Some(target) = &args.link {
         let target = remote_ref(target)?;
-        let linked = block_on(link_manifest(&client, &repo, &manifest, Some(&envelope), &target, false))?;
+        let linked = block_on(link_manifest(
+            &client,
+            &repo,
+            &manifest,
+            Some(&envelope),
+            &target,
+            false,
+        ))?;
         eprintln!("linked as {linked}");
     }
     Ok(())
@@ -133,9 +158,12 @@ pub(super) fn link(args: LinkArgs) -> CliResult {
     let client = registry_client(&args.registry)?;
     let linked = block_on(async {
         let m = client.get_manifest(&sig_ref).await.map_err(reg_err)?;
-        let manifest = ArtifactManifest::parse(&m.bytes).map_err(|e| CliError::Input(format!("{sig_ref}: {e}")))?;
+        let manifest = ArtifactManifest::parse(&m.bytes)
+            .map_err(|e| CliError::Input(format!("{sig_ref}: {e}")))?;
         if !manifest.is_signature() {
-            return Err(CliError::Input(format!("{sig_ref} is not an nv2 signature artifact")));
+            return Err(CliError::Input(format!(
+                "{sig_ref} is not an nv2 signature artifact"
+            )));
         }
         link_manifest(&client, &sig_ref, &manifest, None, &target, args.force).await
     })?;
@@ -166,7 +194,8 @@ async fn link_manifest(
     let envelope = match envelope {
         Some(e) => e,
         None => {
-            parsed = Envelope::parse(&sig_bytes).map_err(|e| CliError::Input(format!("the pushed signature: {e}")))?;
+            parsed = Envelope::parse(&sig_bytes)
+                .map_err(|e| CliError::Input(format!("the pushed signature: {e}")))?;
             &parsed
         }
     };
@@ -180,11 +209,18 @@ async fn link_manifest(
     if sig_repo.repo_name() != target.repo_name() {
         // Referrers live in the target's repository: copy the blobs there.
         let config = client
-            .get_blob(sig_repo, &manifest.config, crate::registry::MAX_SIGNATURE_BLOB)
+            .get_blob(
+                sig_repo,
+                &manifest.config,
+                crate::registry::MAX_SIGNATURE_BLOB,
+            )
             .await
             .map_err(reg_err)?;
         client.push_blob(target, &config).await.map_err(reg_err)?;
-        client.push_blob(target, &sig_bytes).await.map_err(reg_err)?;
+        client
+            .push_blob(target, &sig_bytes)
+            .await
+            .map_err(reg_err)?;
     }
     let mut linked = manifest.clone();
     linked.subject = Some(target_manifest.descriptor());
@@ -195,7 +231,13 @@ async fn link_manifest(
         .await
         .map_err(reg_err)?;
     if !put.subject_handled {
-        update_referrers_index(client, target, &target_manifest.digest, linked.index_entry(&bytes)).await?;
+        update_referrers_index(
+            client,
+            target,
+            &target_manifest.digest,
+            linked.index_entry(&bytes),
+        )
+        .await?;
     }
     Ok(put.digest)
 }
@@ -209,8 +251,11 @@ async fn update_referrers_index(
 ) -> CliResult {
     let tag_ref = crate::registry::referrers_tag(target, subject);
     let mut index = match client.get_manifest(&tag_ref).await {
-        Ok(m) => serde_json::from_slice::<Index>(&m.bytes)
-            .map_err(|e| CliError::Input(format!("existing referrers index {tag_ref} is malformed: {e}")))?,
+        Ok(m) => serde_json::from_slice::<Index>(&m.bytes).map_err(|e| {
+            CliError::Input(format!(
+                "existing referrers index {tag_ref} is malformed: {e}"
+            ))
+        })?,
         Err(RegistryError::NotFound { .. }) => Index {
             schema_version: 2,
             media_type: Some(OCI_INDEX.into()),
@@ -271,7 +316,12 @@ pub(super) fn list(args: ListArgs) -> CliResult {
                     Some(e) => format!("unreadable: {e}"),
                     None => r.signers.join("; "),
                 };
-                println!("  {}  {}  {}", r.digest, r.created.as_deref().unwrap_or("-"), who);
+                println!(
+                    "  {}  {}  {}",
+                    r.digest,
+                    r.created.as_deref().unwrap_or("-"),
+                    who
+                );
             }
         }
     }

@@ -36,7 +36,11 @@ pub struct ArtifactManifest {
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     pub config: Descriptor,
     #[serde(default)]
@@ -73,7 +77,8 @@ impl ArtifactManifest {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("not an OCI manifest: {}", e.to_string().replace('\n', " ")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| format!("not an OCI manifest: {}", e.to_string().replace('\n', " ")))
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -92,7 +97,9 @@ impl ArtifactManifest {
         if self.config.media_type == PROTOTYPE_CONFIG_MEDIA_TYPE && self.layers.is_empty() {
             return Some(&self.config);
         }
-        self.layers.iter().find(|l| l.media_type == SIGNATURE_MEDIA_TYPE)
+        self.layers
+            .iter()
+            .find(|l| l.media_type == SIGNATURE_MEDIA_TYPE)
     }
 
     pub fn created(&self) -> Option<&str> {
@@ -103,7 +110,10 @@ impl ArtifactManifest {
     /// the manifest embedded.
     pub fn index_entry(&self, bytes: &[u8]) -> Descriptor {
         let mut d = descriptor_of(OCI_MANIFEST, bytes, true);
-        d.artifact_type = self.artifact_type.clone().or_else(|| Some(ARTIFACT_TYPE.to_owned()));
+        d.artifact_type = self
+            .artifact_type
+            .clone()
+            .or_else(|| Some(ARTIFACT_TYPE.to_owned()));
         d.annotations = self.annotations.clone();
         d
     }

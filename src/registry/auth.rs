@@ -29,7 +29,10 @@ impl fmt::Debug for Basic {
 impl Basic {
     /// The `Authorization` header value.
     pub fn header(&self) -> String {
-        format!("Basic {}", B64.encode(format!("{}:{}", self.username, self.password)))
+        format!(
+            "Basic {}",
+            B64.encode(format!("{}:{}", self.username, self.password))
+        )
     }
 }
 
@@ -100,9 +103,16 @@ impl DockerConfig {
     /// Reads `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Self, String> {
         match crate::io::read_bounded(path, 1 << 20) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("docker config {}: {}", path.display(), e.to_string().replace('\n', " "))),
-            Err(crate::io::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerConfig::default()),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "docker config {}: {}",
+                    path.display(),
+                    e.to_string().replace('\n', " ")
+                )
+            }),
+            Err(crate::io::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(DockerConfig::default())
+            }
             Err(e) => Err(format!("docker config {}: {e}", path.display())),
         }
     }
@@ -117,7 +127,8 @@ impl DockerConfig {
 
     /// Parses config JSON from memory (a mounted pull secret, say).
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("docker config: {}", e.to_string().replace('\n', " ")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| format!("docker config: {}", e.to_string().replace('\n', " ")))
     }
 
     /// Credentials for `host`: an `auths` entry (keys may be URLs), a
@@ -189,7 +200,10 @@ fn normalise_key(key: &str) -> String {
 fn run_helper(helper: &str, host: &str) -> Option<Basic> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    if !helper.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !helper
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return None;
     }
     let mut child = Command::new(format!("docker-credential-{helper}"))
@@ -252,8 +266,14 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut rest = s.trim();
     while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else { break };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let (value, remaining) = if let Some(q) = after.strip_prefix('"') {
             match q.find('"') {
                 Some(end) => (q[..end].to_owned(), &q[end + 1..]),
@@ -278,14 +298,19 @@ mod tests {
     #[test]
     fn parses_challenges() {
         assert_eq!(
-            parse_challenge(r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#),
+            parse_challenge(
+                r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.example.com/token".into(),
                 service: Some("registry.example.com".into()),
                 scope: Some("repository:a/b:pull,push".into()),
             })
         );
-        assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenge("Negotiate"), None);
         assert_eq!(parse_challenge("Bearer service=x"), None);
     }

@@ -46,7 +46,11 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: String,
     pub size: u64,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
@@ -61,7 +65,12 @@ impl Descriptor {
         let data = self.data.as_ref()?;
         Some(
             crate::signature::decode_base64(data)
-                .map_err(|e| format!("embedded data of {} is not base64: {e}", shorten(&self.digest)))
+                .map_err(|e| {
+                    format!(
+                        "embedded data of {} is not base64: {e}",
+                        shorten(&self.digest)
+                    )
+                })
                 .and_then(|bytes| {
                     let digest = Digest::parse(&self.digest).map_err(|e| e.to_string())?;
                     if bytes.len() as u64 != self.size || !digest.matches(&bytes) {
@@ -100,13 +109,21 @@ pub enum RegistryError {
     #[error("{what}: cannot reach the registry: {reason}")]
     Transport { what: String, reason: String },
     #[error("{what}: registry answered {status}{message}")]
-    Status { what: String, status: u16, message: String },
+    Status {
+        what: String,
+        status: u16,
+        message: String,
+    },
     #[error("{what}: not found")]
     NotFound { what: String },
     #[error("{what}: larger than the {limit}-byte limit")]
     TooLarge { what: String, limit: u64 },
     #[error("{what}: content does not match its digest (expected {expected}, got {got})")]
-    DigestMismatch { what: String, expected: String, got: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        got: String,
+    },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
     #[error("{what}: authentication failed: {reason}")]
@@ -197,8 +214,17 @@ impl Registry {
 
     fn base_url(&self, r: &Reference) -> String {
         let host = r.api_host();
-        let plain = self.options.insecure_all || self.options.insecure_hosts.iter().any(|h| h == r.registry());
-        format!("{}://{host}/v2/{}", if plain { "http" } else { "https" }, r.repository())
+        let plain = self.options.insecure_all
+            || self
+                .options
+                .insecure_hosts
+                .iter()
+                .any(|h| h == r.registry());
+        format!(
+            "{}://{host}/v2/{}",
+            if plain { "http" } else { "https" },
+            r.repository()
+        )
     }
 
     /// Fetches a manifest by tag or digest. The digest is computed from the
@@ -208,7 +234,15 @@ impl Registry {
         let what = format!("manifest {r}");
         let url = format!("{}/manifests/{}", self.base_url(r), r.tag_or_digest());
         let resp = self
-            .send(r, Access::Pull, Method::GET, &url, Some(MANIFEST_ACCEPT), None, &what)
+            .send(
+                r,
+                Access::Pull,
+                Method::GET,
+                &url,
+                Some(MANIFEST_ACCEPT),
+                None,
+                &what,
+            )
             .await?;
         match resp.status() {
             StatusCode::OK => {}
@@ -239,7 +273,9 @@ impl Registry {
             });
         }
         let media_type = crate::target::media_type_of(&bytes)
-            .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or_default().trim().to_owned()))
+            .or_else(|| {
+                content_type.map(|c| c.split(';').next().unwrap_or_default().trim().to_owned())
+            })
             .unwrap_or_default();
         Ok(Manifest {
             digest,
@@ -251,7 +287,12 @@ impl Registry {
     /// Fetches the blob `desc` names from `r`'s repository, refusing it
     /// unread when its declared size is over `limit`, and checking it
     /// against its digest and size.
-    pub async fn get_blob(&self, r: &Reference, desc: &Descriptor, limit: u64) -> Result<Vec<u8>, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        r: &Reference,
+        desc: &Descriptor,
+        limit: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
         let what = format!("blob {}", shorten(&desc.digest));
         let digest = Digest::parse(&desc.digest).map_err(|e| RegistryError::Invalid {
             what: what.clone(),
@@ -264,7 +305,9 @@ impl Registry {
             return embedded.map_err(|reason| RegistryError::Invalid { what, reason });
         }
         let url = format!("{}/blobs/{}", self.base_url(r), digest);
-        let resp = self.send(r, Access::Pull, Method::GET, &url, None, None, &what).await?;
+        let resp = self
+            .send(r, Access::Pull, Method::GET, &url, None, None, &what)
+            .await?;
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Err(RegistryError::NotFound { what }),
@@ -291,8 +334,22 @@ impl Registry {
         artifact_type: &str,
     ) -> Result<Vec<Descriptor>, RegistryError> {
         let what = format!("referrers of {}@{subject}", r.repo_name());
-        let url = format!("{}/referrers/{subject}?artifactType={}", self.base_url(r), encode_query(artifact_type));
-        let resp = self.send(r, Access::Pull, Method::GET, &url, Some(OCI_INDEX), None, &what).await?;
+        let url = format!(
+            "{}/referrers/{subject}?artifactType={}",
+            self.base_url(r),
+            encode_query(artifact_type)
+        );
+        let resp = self
+            .send(
+                r,
+                Access::Pull,
+                Method::GET,
+                &url,
+                Some(OCI_INDEX),
+                None,
+                &what,
+            )
+            .await?;
         let index_bytes = match resp.status() {
             StatusCode::OK => read_body(resp, MAX_MANIFEST, &what).await?,
             StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => {
@@ -304,10 +361,11 @@ impl Registry {
             }
             _ => return Err(status_error(resp, &what).await),
         };
-        let index: Index = serde_json::from_slice(&index_bytes).map_err(|e| RegistryError::Invalid {
-            what: what.clone(),
-            reason: format!("not an OCI index: {}", one_line(e)),
-        })?;
+        let index: Index =
+            serde_json::from_slice(&index_bytes).map_err(|e| RegistryError::Invalid {
+                what: what.clone(),
+                reason: format!("not an OCI index: {}", one_line(e)),
+            })?;
         Ok(index
             .manifests
             .into_iter()
@@ -322,20 +380,38 @@ impl Registry {
         let what = format!("blob {digest}");
         let base = self.base_url(r);
         let head = self
-            .send(r, Access::Push, Method::HEAD, &format!("{base}/blobs/{digest}"), None, None, &what)
+            .send(
+                r,
+                Access::Push,
+                Method::HEAD,
+                &format!("{base}/blobs/{digest}"),
+                None,
+                None,
+                &what,
+            )
             .await?;
         if head.status() == StatusCode::OK {
             return Ok(digest);
         }
         let start = self
-            .send(r, Access::Push, Method::POST, &format!("{base}/blobs/uploads/"), None, Some(Vec::new()), &what)
+            .send(
+                r,
+                Access::Push,
+                Method::POST,
+                &format!("{base}/blobs/uploads/"),
+                None,
+                Some(Vec::new()),
+                &what,
+            )
             .await?;
         if start.status() != StatusCode::ACCEPTED {
             return Err(status_error(start, &what).await);
         }
-        let location = header_str(start.headers(), LOCATION.as_str()).ok_or_else(|| RegistryError::Invalid {
-            what: what.clone(),
-            reason: "upload started without a Location".into(),
+        let location = header_str(start.headers(), LOCATION.as_str()).ok_or_else(|| {
+            RegistryError::Invalid {
+                what: what.clone(),
+                reason: "upload started without a Location".into(),
+            }
         })?;
         let mut upload = if location.starts_with("http://") || location.starts_with("https://") {
             location
@@ -346,7 +422,15 @@ impl Registry {
         upload.push(if upload.contains('?') { '&' } else { '?' });
         upload.push_str(&format!("digest={digest}"));
         let done = self
-            .send(r, Access::Push, Method::PUT, &upload, None, Some(bytes.to_vec()), &what)
+            .send(
+                r,
+                Access::Push,
+                Method::PUT,
+                &upload,
+                None,
+                Some(bytes.to_vec()),
+                &what,
+            )
             .await?;
         if done.status() != StatusCode::CREATED {
             return Err(status_error(done, &what).await);
@@ -365,7 +449,9 @@ impl Registry {
         let digest = Digest::of(&bytes);
         let what = format!("manifest {}:{}", r.repo_name(), tag_or_digest);
         let url = format!("{}/manifests/{tag_or_digest}", self.base_url(r));
-        let resp = self.send_typed(r, Method::PUT, &url, media_type, bytes, &what).await?;
+        let resp = self
+            .send_typed(r, Method::PUT, &url, media_type, bytes, &what)
+            .await?;
         if resp.status() != StatusCode::CREATED {
             return Err(status_error(resp, &what).await);
         }
@@ -393,8 +479,16 @@ impl Registry {
         body: Vec<u8>,
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
-        self.send_inner(r, Access::Push, method, url, None, Some((content_type, body)), what)
-            .await
+        self.send_inner(
+            r,
+            Access::Push,
+            method,
+            url,
+            None,
+            Some((content_type, body)),
+            what,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -409,7 +503,8 @@ impl Registry {
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
         let body = body.map(|b| ("application/octet-stream", b));
-        self.send_inner(r, access, method, url, accept, body, what).await
+        self.send_inner(r, access, method, url, accept, body, what)
+            .await
     }
 
     /// Sends one request, answering one auth challenge if the registry
@@ -429,7 +524,11 @@ impl Registry {
         let scope = format!(
             "repository:{}:{}",
             r.repository(),
-            if access == Access::Push { "pull,push" } else { "pull" }
+            if access == Access::Push {
+                "pull,push"
+            } else {
+                "pull"
+            }
         );
         for attempt in 0..2 {
             let mut req = self.http.request(method.clone(), url);
@@ -465,16 +564,23 @@ impl Registry {
                     if self.options.credentials.for_host(&host).is_none() {
                         return Err(RegistryError::Auth {
                             what: what.to_owned(),
-                            reason: "the registry requires credentials (use -u/-p or docker login)".into(),
+                            reason: "the registry requires credentials (use -u/-p or docker login)"
+                                .into(),
                         });
                     }
                     if let Ok(mut hosts) = self.basic_hosts.lock() {
                         hosts.push(host.clone());
                     }
                 }
-                Some(auth::Challenge::Bearer { realm, service, scope: asked }) => {
+                Some(auth::Challenge::Bearer {
+                    realm,
+                    service,
+                    scope: asked,
+                }) => {
                     let token_scope = asked.unwrap_or_else(|| scope.clone());
-                    let token = self.fetch_token(&host, &realm, service.as_deref(), &token_scope, what).await?;
+                    let token = self
+                        .fetch_token(&host, &realm, service.as_deref(), &token_scope, what)
+                        .await?;
                     if let Ok(mut tokens) = self.tokens.lock() {
                         tokens.insert((host.clone(), scope.clone()), token);
                     }
@@ -524,9 +630,16 @@ impl Registry {
             reason,
         };
         if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-            return Err(auth_err(format!("token realm {:?} is not an http(s) URL", shorten(realm))));
+            return Err(auth_err(format!(
+                "token realm {:?} is not an http(s) URL",
+                shorten(realm)
+            )));
         }
-        let mut url = format!("{realm}{}scope={}", if realm.contains('?') { '&' } else { '?' }, encode_query(scope));
+        let mut url = format!(
+            "{realm}{}scope={}",
+            if realm.contains('?') { '&' } else { '?' },
+            encode_query(scope)
+        );
         if let Some(s) = service {
             url.push_str(&format!("&service={}", encode_query(s)));
         }
@@ -548,7 +661,8 @@ impl Registry {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let t: Token = serde_json::from_slice(&body).map_err(|e| auth_err(format!("token response: {}", one_line(e))))?;
+        let t: Token = serde_json::from_slice(&body)
+            .map_err(|e| auth_err(format!("token response: {}", one_line(e))))?;
         t.token
             .or(t.access_token)
             .filter(|t| !t.is_empty())
@@ -582,24 +696,40 @@ fn one_line(e: impl std::fmt::Display) -> String {
     shorten(&e.to_string().replace('\n', " "))
 }
 
+/// What went wrong on the wire, in words: the timeout, or the chain of causes
+/// under reqwest's "error sending request for url (…)".
 fn transport_reason(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }
-    if e.is_connect() {
-        return "connection failed".into();
-    }
-    let mut msg = e.to_string();
+    let mut causes = Vec::new();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
-        msg = format!("{msg}: {s}");
+        let text = s.to_string();
+        if !causes.iter().any(|c: &String| c.contains(&text)) {
+            causes.push(text);
+        }
         src = s.source();
     }
-    one_line(msg)
+    let reason = if causes.is_empty() {
+        e.to_string()
+    } else {
+        causes.join(": ")
+    };
+    let reason = if e.is_connect() && !reason.starts_with("connection") {
+        format!("connection failed: {reason}")
+    } else {
+        reason
+    };
+    crate::digest::shorten_to(&reason.replace('\n', " "), 240)
 }
 
 /// Reads a response body, failing as soon as it passes `limit` bytes.
-async fn read_body(mut resp: reqwest::Response, limit: u64, what: &str) -> Result<Vec<u8>, RegistryError> {
+async fn read_body(
+    mut resp: reqwest::Response,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>, RegistryError> {
     if resp.content_length().is_some_and(|n| n > limit) {
         return Err(RegistryError::TooLarge {
             what: what.to_owned(),
@@ -633,7 +763,9 @@ async fn read_body(mut resp: reqwest::Response, limit: u64, what: &str) -> Resul
 async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
     let status = resp.status();
     let retry_after = header_str(resp.headers(), "retry-after");
-    let body = read_body(resp, MAX_SMALL_BODY, what).await.unwrap_or_default();
+    let body = read_body(resp, MAX_SMALL_BODY, what)
+        .await
+        .unwrap_or_default();
     #[derive(Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -663,7 +795,14 @@ async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
     RegistryError::Status {
         what: what.to_owned(),
         status: status.as_u16(),
-        message: format!("{}{message}", if reason.is_empty() { String::new() } else { format!(" {reason}") }),
+        message: format!(
+            "{}{message}",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" {reason}")
+            }
+        ),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Shared test helpers: a temp directory, the real `nv2` binary, openssl and umoci.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -44,7 +47,11 @@ impl Run {
             self.stderr
         );
         assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
-        assert!(self.stdout.trim().is_empty(), "stdout on failure: {}", self.stdout);
+        assert!(
+            self.stdout.trim().is_empty(),
+            "stdout on failure: {}",
+            self.stdout
+        );
     }
 }
 
@@ -68,6 +75,11 @@ impl Env {
         self.path(name).display().to_string()
     }
 
+    /// `oci:`-style path of the `hello` layout at `tag`, absolute.
+    pub fn layout(&self, tag: &str) -> String {
+        format!("{}:{tag}", self.p("hello"))
+    }
+
     pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, bytes).expect("write");
@@ -88,7 +100,11 @@ impl Env {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nv2"));
         cmd.args(args)
             .current_dir(self.dir.path())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn nv2");
@@ -130,7 +146,13 @@ impl Env {
         self.tool("umoci", &["new", "--image", &image]);
         self.tool(
             "umoci",
-            &["config", "--image", &image, "--config.label", &format!("nv2.test={label}")],
+            &[
+                "config",
+                "--image",
+                &image,
+                "--config.label",
+                &format!("nv2.test={label}"),
+            ],
         );
     }
 
@@ -140,12 +162,24 @@ impl Env {
         let cert = format!("{stem}.crt");
         self.openssl(&["genrsa", "-out", &key, &bits.to_string()]);
         self.openssl(&[
-            "req", "-new", "-x509", "-key", &key, "-out", &cert, "-days", "30", "-subj", &format!("/CN={cn}"),
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            &key,
+            "-out",
+            &cert,
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={cn}"),
         ]);
     }
 }
 
 /// Path of a file under tests/data.
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
