@@ -5,14 +5,16 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 nv2="$root/target/release/nv2"
 
 need=()
-for tool in openssl umoci; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for pkg in openssl umoci skopeo docker-registry; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
 cd "$work"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; }
@@ -34,5 +36,39 @@ show "nv2 keygen --cn someone-else -k other.pem -c other.crt; verify with their 
 "$nv2" keygen --cn someone-else -k other.pem -c other.crt
 if cat manifest.json | "$nv2" verify -f hello-world.nv2 -c other.crt; then
   echo "demo: verification with the wrong certificate passed" >&2; exit 1
+fi
+echo "(refused, as it should be)"
+
+step "Scenario 2: sign, rename, push, link, verify in a registry"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+reg="localhost:$port"
+cat > registry.yml <<YML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/registry}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+YML
+docker-registry serve registry.yml >registry.log 2>&1 & pids+=($!)
+for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+echo "(a local registry is listening on $reg)"
+show "nv2 sign -m x509 -k key.pem -c cert.pem -r $reg/hello-world:v1.0 -o hello-world.nv2 oci-layout:./hello:dev"
+"$nv2" sign -m x509 -k key.pem -c cert.pem -r "$reg/hello-world:v1.0" -o hello-world.nv2 oci-layout:./hello:dev
+show "skopeo copy --preserve-digests oci:./hello:dev docker://$reg/hello-world:v1.0   # rename + push the image"
+skopeo copy --quiet --preserve-digests --dest-tls-verify=false oci:./hello:dev "docker://$reg/hello-world:v1.0"
+show "nv2 push hello-world.nv2 --insecure docker://$reg/hello-world"
+sig=$("$nv2" push hello-world.nv2 --insecure "docker://$reg/hello-world"); echo "$sig"
+show "nv2 link --insecure docker://$reg/hello-world@$sig docker://$reg/hello-world:v1.0"
+"$nv2" link --insecure "docker://$reg/hello-world@$sig" "docker://$reg/hello-world:v1.0"
+show "nv2 verify -f hello-world.nv2 -c cert.pem --insecure docker://$reg/hello-world:v1.0"
+"$nv2" verify -f hello-world.nv2 -c cert.pem --insecure "docker://$reg/hello-world:v1.0"
+show "nv2 verify -c cert.pem --insecure docker://$reg/hello-world:v1.0   # discovers the linked signatures"
+"$nv2" verify -c cert.pem --insecure "docker://$reg/hello-world:v1.0"
+show "nv2 list --insecure docker://$reg/hello-world:v1.0"
+"$nv2" list --insecure "docker://$reg/hello-world:v1.0"
+show "an unsigned image: nv2 verify -c cert.pem --insecure docker://$reg/unsigned:v1 (must fail)"
+umoci new --image hello:unsigned && umoci config --image hello:unsigned --config.label demo=unsigned
+skopeo copy --quiet --preserve-digests --dest-tls-verify=false oci:./hello:unsigned "docker://$reg/unsigned:v1"
+if "$nv2" verify -c cert.pem --insecure "docker://$reg/unsigned:v1"; then
+  echo "demo: an unsigned image verified" >&2; exit 1
 fi
 echo "(refused, as it should be)"
