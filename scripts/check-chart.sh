@@ -14,6 +14,13 @@
 #     PyYAML, jsonschema and cryptography for scripts/check_chart_rules.py.
 # Prints one line per check and a closing `chart checks: N passed, M failed`;
 # exits non-zero when any check fails.
+#
+# Also writes target/chart-rules.json, from the default render: for each
+# webhook its configuration kind, name, path (/validate, /mutate) and rules
+# ({apiGroups, apiVersions, resources, operations, scope}), plus the same
+# flattened as "kinds" ({group, version, resource, subResource, kind,
+# operation}), so that the Rust tests can send the real binary one review per
+# kind the cluster will send it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -281,6 +288,22 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# NOTES.txt (not rendered by helm template) renders for every values file and
+# tells how to check the install.
+notes() {
+  local f args out want
+  for f in "${value_files[@]}"; do
+    args=()
+    [ -n "$f" ] && args=(-f "$f")
+    out=$("$HELM" install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --dry-run=client "${args[@]}" 2>&1) \
+      || { printf '%s\n' "$out"; return 1; }
+    out=${out#*NOTES:}
+    for want in "kubectl -n $NAMESPACE get pods" "denied" "logs deployment/"; do
+      grep -qF -- "$want" <<<"$out" || { echo "NOTES (${f:-defaults}) lack: $want"; return 1; }
+    done
+  done
+}
+
 manifests_fresh() {
   local fresh=$WORK/manifests
   bash scripts/render-manifests.sh "$fresh" || return 1
@@ -328,6 +351,7 @@ for f in "${value_files[@]}"; do
 done
 
 check "values.schema.json rejects bad values" schema_rejects
+check "NOTES.txt renders for every values file" notes
 check "generated TLS kept across upgrades (lookup via a fake API on 127.0.0.1)" tls_lookup
 check "manifests/ equals a fresh render (scripts/render-manifests.sh)" manifests_fresh
 mapfile -t manifest_files < <(find manifests -name '*.yaml' | LC_ALL=C sort)
