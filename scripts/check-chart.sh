@@ -71,7 +71,8 @@ check() {
 
 # ---------------------------------------------------------------- tools ----
 venv_python() {
-  if [ -x "$PY" ] && [ -f "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION" ]; then
+  if [ -f "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION" ] \
+      && "$PY" -c 'import kubernetes_validate, cryptography, jsonschema, yaml' 2>/dev/null; then
     return 0
   fi
   rm -rf "$VENV"
