@@ -6,13 +6,16 @@
 //! is the `.nv2` file; [`verifier`] is the one pipeline that checks a file
 //! against a target. [`cli`] is a thin shell over these.
 
+pub mod cache;
 pub mod cert;
 pub mod cli;
 pub mod crypto;
 pub mod digest;
+pub mod engine;
 pub mod inspect;
 pub mod io;
 pub mod keygen;
+pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod remote;
@@ -21,3 +24,4 @@ pub mod target;
 pub mod time;
 pub mod trust;
 pub mod verifier;
+pub mod webhook;

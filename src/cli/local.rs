@@ -150,6 +150,9 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
 }
 
 pub(super) fn verify(args: VerifyArgs) -> CliResult {
+    if let Some(dir) = &args.trust_dir {
+        return super::policy::verify_with_policy(dir, &args);
+    }
     let Some(file) = &args.file else {
         return super::remote::verify_linked(&args);
     };

@@ -4,6 +4,7 @@
 //! Exit codes: 0 verified (or done), 1 not verified, 2 usage or input error.
 
 mod local;
+mod policy;
 mod remote;
 
 use std::path::PathBuf;
@@ -56,6 +57,13 @@ enum Command {
     Link(remote::LinkArgs),
     /// List the signatures linked to an image.
     List(remote::ListArgs),
+    /// Run the Kubernetes admission webhook (HTTPS).
+    Webhook(policy::WebhookArgs),
+    /// Trust policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
     /// Describe a signature file without verifying it.
     Inspect {
         /// The .nv2 file.
@@ -127,6 +135,9 @@ struct VerifyArgs {
     /// CA certificate (PEM) trusted as a root for x5c chains (repeatable).
     #[arg(long = "ca-cert")]
     ca_certs: Vec<PathBuf>,
+    /// Verify under a Notation trust policy directory (trustpolicy.json + x509/ stores), as the webhook does.
+    #[arg(long, conflicts_with_all = ["file", "certs", "ca_certs"])]
+    trust_dir: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
@@ -189,6 +200,8 @@ pub fn run() -> ExitCode {
         Command::Push(args) => remote::push(args),
         Command::Link(args) => remote::link(args),
         Command::List(args) => remote::list(args),
+        Command::Webhook(args) => policy::webhook(args),
+        Command::Policy { command } => policy::run(command),
         Command::Inspect { file, output } => local::inspect(&file, output),
         Command::Keygen(args) => local::keygen(args),
         Command::Completions { shell } => {

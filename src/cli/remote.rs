@@ -67,6 +67,11 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// A registry client configured from the command line.
 pub(crate) fn registry_client(args: &RegistryArgs) -> Result<Registry, CliError> {
+    Registry::new(registry_client_options(args)?).map_err(CliError::Input)
+}
+
+/// Registry options from the command line.
+pub(crate) fn registry_client_options(args: &RegistryArgs) -> Result<RegistryOptions, CliError> {
     let credentials = match (&args.username, &args.password) {
         (Some(u), Some(p)) => Credentials::explicit(u.clone(), p.clone()),
         (Some(_), None) => {
@@ -93,7 +98,7 @@ pub(crate) fn registry_client(args: &RegistryArgs) -> Result<Registry, CliError>
         request_timeout: std::time::Duration::from_secs(timeout),
         ..RegistryOptions::default()
     };
-    Registry::new(options).map_err(CliError::Input)
+    Ok(options)
 }
 
 /// Parses a `docker://` or `oci://` reference argument.

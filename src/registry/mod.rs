@@ -130,8 +130,14 @@ pub enum RegistryError {
     Auth { what: String, reason: String },
 }
 
+/// Told about every request a registry client makes (for metrics).
+pub trait RequestObserver: Send + Sync {
+    /// `status` is `None` when no answer came (connection error, timeout).
+    fn observe(&self, host: &str, status: Option<u16>, elapsed: Duration);
+}
+
 /// How to reach registries.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RegistryOptions {
     /// Plain HTTP for every registry.
     pub insecure_all: bool,
@@ -143,6 +149,18 @@ pub struct RegistryOptions {
     /// Bound on one whole request, body included.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    pub observer: Option<std::sync::Arc<dyn RequestObserver>>,
+}
+
+impl std::fmt::Debug for RegistryOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryOptions")
+            .field("insecure_all", &self.insecure_all)
+            .field("insecure_hosts", &self.insecure_hosts)
+            .field("ca_file", &self.ca_file)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RegistryOptions {
@@ -154,6 +172,7 @@ impl Default for RegistryOptions {
             credentials: Credentials::anonymous(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            observer: None,
         }
     }
 }
@@ -541,7 +560,16 @@ impl Registry {
             if let Some(auth) = self.auth_header(&host, &scope) {
                 req = req.header(AUTHORIZATION, auth);
             }
-            let resp = req.send().await.map_err(|e| RegistryError::Transport {
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            if let Some(obs) = &self.options.observer {
+                obs.observe(
+                    &host,
+                    sent.as_ref().ok().map(|r| r.status().as_u16()),
+                    started.elapsed(),
+                );
+            }
+            let resp = sent.map_err(|e| RegistryError::Transport {
                 what: what.to_owned(),
                 reason: transport_reason(&e),
             })?;

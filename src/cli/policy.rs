@@ -1,0 +1,230 @@
+//! The trust-policy face of the CLI: `nv2 webhook`, `nv2 policy check`, and
+//! `nv2 verify --trust-dir`, which runs the webhook's own engine for one image
+//! so a policy can be tried before it is deployed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::remote::{block_on, registry_client_options};
+use super::{CliError, CliResult, OutputFormat, VerifyArgs};
+use crate::engine::{CacheTtls, Decision, Engine};
+use crate::policy::TrustPolicy;
+use crate::reference::Reference;
+use crate::registry::{Credentials, DockerConfig, Registry, RegistryOptions};
+use crate::target::Target;
+use crate::webhook::WebhookOptions;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Validate a trust directory and show which policy each image would match.
+    Check {
+        /// Directory with trustpolicy.json and x509/{ca,signingAuthority}/NAME/*.pem.
+        dir: PathBuf,
+        /// Image references to match (e.g. nginx:1.25, localhost:5000/app:v1).
+        images: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct WebhookArgs {
+    /// Address to listen on (HTTPS).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// Serving certificate (PEM); reloaded when it changes.
+    #[arg(long)]
+    tls_cert_file: PathBuf,
+    /// Serving key (PEM); reloaded when it changes.
+    #[arg(long)]
+    tls_key_file: PathBuf,
+    /// Trust directory (trustpolicy.json + x509 stores); reloaded when it changes.
+    #[arg(long)]
+    trust_dir: PathBuf,
+    /// Registry reached over plain HTTP (repeatable), e.g. localhost:5000.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// CA certificates (PEM) to trust for registries' HTTPS.
+    #[arg(long)]
+    registry_ca_file: Option<PathBuf>,
+    /// Docker config.json with registry credentials (e.g. a mounted pull secret).
+    #[arg(long)]
+    docker_config: Option<PathBuf>,
+    /// Every image of a review is verified within this (below the webhook's timeoutSeconds).
+    #[arg(long, default_value = "8s")]
+    deadline: String,
+    /// Also pin pod templates (Deployments, CronJobs, …) to digests; GitOps tools will see drift.
+    #[arg(long)]
+    pin_templates: bool,
+    /// How long a verified image's verdict is cached.
+    #[arg(long, default_value = "5m")]
+    cache_ttl: String,
+    /// How long a failed verdict is cached.
+    #[arg(long, default_value = "30s")]
+    failure_cache_ttl: String,
+    /// How long a tag → digest answer is cached.
+    #[arg(long, default_value = "30s")]
+    tag_cache_ttl: String,
+    /// How often certificate and trust files are checked for changes.
+    #[arg(long, default_value = "2s")]
+    reload_interval: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn duration(s: &str) -> Result<Duration, CliError> {
+    crate::time::parse_duration(s)
+        .map(Duration::from_secs)
+        .map_err(CliError::Input)
+}
+
+pub(super) fn webhook(args: WebhookArgs) -> CliResult {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NV2_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    let deadline = duration(&args.deadline)?;
+    let credentials = match &args.docker_config {
+        Some(path) => Credentials::anonymous()
+            .with_docker_config(DockerConfig::load(path).map_err(CliError::Input)?),
+        None => Credentials::anonymous(),
+    };
+    let options = WebhookOptions {
+        listen: args.listen,
+        tls_cert: args.tls_cert_file,
+        tls_key: args.tls_key_file,
+        trust_dir: args.trust_dir,
+        deadline,
+        pin_templates: args.pin_templates,
+        registry: RegistryOptions {
+            insecure_hosts: args.insecure_registries,
+            ca_file: args.registry_ca_file,
+            credentials,
+            // No single request may outlive the review's deadline.
+            request_timeout: deadline,
+            connect_timeout: deadline.min(Duration::from_secs(3)),
+            ..RegistryOptions::default()
+        },
+        ttls: CacheTtls {
+            verified: duration(&args.cache_ttl)?,
+            failed: duration(&args.failure_cache_ttl)?,
+            tag: duration(&args.tag_cache_ttl)?,
+        },
+        reload_interval: duration(&args.reload_interval)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Input(format!("cannot start the async runtime: {e}")))?;
+    runtime
+        .block_on(crate::webhook::run(options))
+        .map_err(CliError::Input)
+}
+
+pub(super) fn run(command: PolicyCommand) -> CliResult {
+    match command {
+        PolicyCommand::Check { dir, images } => check(&dir, &images),
+    }
+}
+
+fn check(dir: &Path, images: &[String]) -> CliResult {
+    let policy = TrustPolicy::load_dir(dir).map_err(CliError::Input)?;
+    println!(
+        "{}: valid, {} trust policies",
+        dir.display(),
+        policy.policies().len()
+    );
+    for p in policy.policies() {
+        println!(
+            "  {}: level {}, scopes {}, {} certificates",
+            p.name,
+            p.level.name,
+            p.scopes().join(", "),
+            p.trust.pinned().len()
+        );
+    }
+    let mut unmatched = false;
+    for image in images {
+        let r = Reference::parse(image).map_err(CliError::input)?;
+        match policy.policy_for(&r) {
+            Some(p) => println!(
+                "{image} ({}) → policy {} (level {})",
+                r.repo_name(),
+                p.name,
+                p.level.name
+            ),
+            None => {
+                unmatched = true;
+                println!(
+                    "{image} ({}) → no policy matches: it would be denied",
+                    r.repo_name()
+                );
+            }
+        }
+    }
+    if unmatched {
+        return Err(CliError::NotVerified(vec![
+            "some images match no trust policy".into(),
+        ]));
+    }
+    Ok(())
+}
+
+/// `nv2 verify --trust-dir DIR docker://…`: the webhook's decision for one image.
+pub(super) fn verify_with_policy(dir: &Path, args: &VerifyArgs) -> CliResult {
+    let image = match Target::parse(args.target.as_deref()).map_err(CliError::input)? {
+        Target::Remote(r) => r,
+        _ => {
+            return Err(CliError::Input(
+                "--trust-dir verifies a registry target (docker://REF)".into(),
+            ));
+        }
+    };
+    let policy = TrustPolicy::load_dir(dir).map_err(CliError::Input)?;
+    let registry =
+        Registry::new(registry_client_options(&args.registry)?).map_err(CliError::Input)?;
+    let engine = Engine::new(registry, CacheTtls::default(), None);
+    engine.set_policy(policy);
+    let outcome = block_on(engine.check(&image.to_string()));
+    if let OutputFormat::Json = args.output {
+        let (decision, reason) = match &outcome.decision {
+            Decision::Allow => ("allow", None),
+            Decision::Warn(r) => ("warn", Some(r.clone())),
+            Decision::Deny(r) => ("deny", Some(r.clone())),
+        };
+        let out = serde_json::json!({"image": outcome.image, "policy": outcome.policy, "digest": outcome.digest, "decision": decision, "reason": reason});
+        println!("{out}");
+    }
+    match outcome.decision {
+        Decision::Allow | Decision::Warn(_) => {
+            if let Decision::Warn(r) = &outcome.decision {
+                eprintln!("nv2: warning: {r}");
+            }
+            if let OutputFormat::Text = args.output {
+                match &outcome.digest {
+                    Some(d) => println!("{d}"),
+                    None => println!(
+                        "{} (policy {} skips verification)",
+                        image,
+                        outcome.policy.unwrap_or_default()
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Decision::Deny(r) => Err(CliError::NotVerified(vec![format!(
+            "{image} is not admitted: {r}"
+        )])),
+    }
+}

@@ -1,0 +1,307 @@
+//! Policy-driven image verification, as the webhook (and `nv2 verify
+//! --trust-dir`) needs it: match the trust policy scope, resolve the tag to
+//! a digest, verify the linked signatures with the scope's trust material, and
+//! turn the verdict into allow / warn / deny by the policy level.
+//!
+//! Verdicts are cached by (repository, digest, policy generation) with
+//! separate success and failure TTLs; tag → digest answers are cached briefly;
+//! identical lookups in flight are made once (see [`crate::cache`]).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::cache::{Lookup, TtlCache};
+use crate::digest::Digest;
+use crate::policy::TrustPolicy;
+use crate::reference::Reference;
+use crate::registry::{Registry, RegistryError};
+use crate::verifier::{Check, Requirements, Subject};
+
+/// What to do with one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Allowed, with a warning (audit-level failures, logged checks).
+    Warn(String),
+    Deny(String),
+}
+
+/// The outcome for one image reference.
+#[derive(Clone, Debug)]
+pub struct ImageOutcome {
+    /// The image as written in the object.
+    pub image: String,
+    /// The trust policy that applied.
+    pub policy: Option<String>,
+    /// The manifest digest, when resolved.
+    pub digest: Option<Digest>,
+    pub decision: Decision,
+}
+
+impl ImageOutcome {
+    /// Verified, with a digest to pin to.
+    pub fn pinnable(&self) -> Option<&Digest> {
+        match self.decision {
+            Decision::Allow => self.digest.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Cache lifetimes.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheTtls {
+    pub verified: Duration,
+    pub failed: Duration,
+    pub tag: Duration,
+}
+
+impl Default for CacheTtls {
+    fn default() -> Self {
+        CacheTtls {
+            verified: Duration::from_secs(300),
+            failed: Duration::from_secs(30),
+            tag: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counts cache lookups (for metrics).
+pub trait EngineObserver: Send + Sync {
+    fn cache_lookup(&self, cache: &'static str, hit: bool);
+    fn verification(&self, result: &'static str);
+}
+
+/// The current policy and its generation.
+pub struct LoadedPolicy {
+    pub policy: TrustPolicy,
+    pub generation: u64,
+}
+
+type VerdictKey = (String, Digest, u64);
+
+#[derive(Clone)]
+struct Verified {
+    decision: Decision,
+}
+
+/// Image verification under a trust policy, with caches.
+pub struct Engine {
+    registry: Registry,
+    policy: RwLock<Option<Arc<LoadedPolicy>>>,
+    verdicts: TtlCache<VerdictKey, Verified>,
+    tags: TtlCache<String, Result<(Digest, u64), RegistryError>>,
+    ttls: CacheTtls,
+    observer: Option<Arc<dyn EngineObserver>>,
+}
+
+impl Engine {
+    pub fn new(
+        registry: Registry,
+        ttls: CacheTtls,
+        observer: Option<Arc<dyn EngineObserver>>,
+    ) -> Self {
+        Engine {
+            registry,
+            policy: RwLock::new(None),
+            verdicts: TtlCache::new(200_000),
+            tags: TtlCache::new(50_000),
+            ttls,
+            observer,
+        }
+    }
+
+    /// Swaps in a new policy atomically; cached verdicts of older generations
+    /// are no longer reachable (their keys carry the old generation).
+    pub fn set_policy(&self, policy: TrustPolicy) -> u64 {
+        let mut slot = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        let generation = slot.as_ref().map_or(1, |p| p.generation + 1);
+        *slot = Some(Arc::new(LoadedPolicy { policy, generation }));
+        generation
+    }
+
+    pub fn policy(&self) -> Option<Arc<LoadedPolicy>> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.policy().is_some()
+    }
+
+    /// Whether `image` falls under an audit-like level (errors warn, not deny).
+    pub fn is_audit(&self, image: &str) -> bool {
+        let Some(loaded) = self.policy() else {
+            return false;
+        };
+        Reference::parse(image)
+            .ok()
+            .and_then(|r| loaded.policy.policy_for(&r).map(|p| p.level.is_audit()))
+            .unwrap_or(false)
+    }
+
+    /// Verifies one image reference under the current policy.
+    pub async fn check(&self, image: &str) -> ImageOutcome {
+        let mut out = ImageOutcome {
+            image: image.to_owned(),
+            policy: None,
+            digest: None,
+            decision: Decision::Deny("not checked".into()),
+        };
+        let r = match Reference::parse(image) {
+            Ok(r) => r,
+            Err(e) => {
+                out.decision = Decision::Deny(e.to_string());
+                return out;
+            }
+        };
+        let Some(loaded) = self.policy() else {
+            out.decision = Decision::Deny("no valid trust policy is loaded".into());
+            return out;
+        };
+        let Some(policy) = loaded.policy.policy_for(&r) else {
+            out.decision = Decision::Deny(format!(
+                "no trust policy scope matches {} (add it to a policy's registryScopes, or use \"*\")",
+                r.repo_name()
+            ));
+            return out;
+        };
+        out.policy = Some(policy.name.clone());
+        let audit = policy.level.is_audit();
+        if policy.level.skip {
+            out.decision = Decision::Allow;
+            return out;
+        }
+        let (digest, size) = match self.resolve(&r).await {
+            Ok(d) => d,
+            Err(e) => {
+                out.decision = fail(audit, format!("cannot resolve the image: {e}"));
+                return out;
+            }
+        };
+        out.digest = Some(digest.clone());
+        let key = (r.repo_name(), digest.clone(), loaded.generation);
+        let subject = Subject { digest, size };
+        let by_digest = r.by_digest(subject.digest.clone());
+        let (verified, lookup) = self
+            .verdicts
+            .get_or_compute(
+                key,
+                || async {
+                    let req = Requirements {
+                        trust: &policy.trust,
+                        identities: &policy.identities,
+                        now: crate::time::now(),
+                    };
+                    let verdict =
+                        crate::remote::verify_linked(&self.registry, &by_digest, &subject, &req)
+                            .await;
+                    let decision = match verdict {
+                        Err(e) => fail(audit, format!("cannot fetch signatures: {e}")),
+                        Ok(v) if v.passes(&policy.level.enforced()) => {
+                            if v.is_verified() {
+                                Decision::Allow
+                            } else {
+                                // Passed, with logged failures: say so.
+                                let logged: Vec<String> = v.reasons();
+                                Decision::Warn(format!(
+                                    "verified under level {}, with logged failures: {}",
+                                    policy.level.name,
+                                    logged.join("; ")
+                                ))
+                            }
+                        }
+                        Ok(v) if audit && !v.signatures.iter().any(fails_integrity) => {
+                            Decision::Warn(format!(
+                                "not verified (level {}): {}",
+                                policy.level.name,
+                                v.reasons().join("; ")
+                            ))
+                        }
+                        Ok(v) => Decision::Deny(v.reasons().join("; ")),
+                    };
+                    if let Some(o) = &self.observer {
+                        o.verification(match decision {
+                            Decision::Allow => "verified",
+                            Decision::Warn(_) => "warned",
+                            Decision::Deny(_) => "denied",
+                        });
+                    }
+                    Verified { decision }
+                },
+                |v| match v.decision {
+                    Decision::Allow => self.ttls.verified,
+                    _ => self.ttls.failed,
+                },
+            )
+            .await;
+        self.count("verdict", lookup);
+        out.decision = verified.decision;
+        out
+    }
+
+    /// Tag → (digest, size); a digest reference needs no request.
+    async fn resolve(&self, r: &Reference) -> Result<(Digest, Option<u64>), RegistryError> {
+        if let Some(d) = r.digest() {
+            return Ok((d.clone(), None));
+        }
+        let (res, lookup) = self
+            .tags
+            .get_or_compute(
+                r.to_string(),
+                || async {
+                    self.registry
+                        .get_manifest(r)
+                        .await
+                        .map(|m| (m.digest, m.bytes.len() as u64))
+                },
+                |res| {
+                    if res.is_ok() {
+                        self.ttls.tag
+                    } else {
+                        self.ttls.failed.min(Duration::from_secs(5))
+                    }
+                },
+            )
+            .await;
+        self.count("tag", lookup);
+        res.map(|(d, s)| (d, Some(s)))
+    }
+
+    fn count(&self, cache: &'static str, lookup: Lookup) {
+        if let Some(o) = &self.observer {
+            o.cache_lookup(cache, lookup == Lookup::Hit);
+        }
+    }
+
+    pub fn cached_verdicts(&self) -> usize {
+        self.verdicts.len()
+    }
+}
+
+/// Whether this signature fails integrity (tampered, wrong digest, bad math):
+/// under audit that still denies.
+fn fails_integrity(s: &crate::remote::RemoteSignatureVerdict) -> bool {
+    match &s.verdict {
+        Ok(v) => {
+            v.content_failures
+                .iter()
+                .any(|f| f.check == Check::Integrity)
+                || (!v.signatures.is_empty()
+                    && v.signatures
+                        .iter()
+                        .all(|sig| sig.failures.iter().any(|f| f.check == Check::Integrity)))
+        }
+        Err(_) => false,
+    }
+}
+
+fn fail(audit: bool, reason: String) -> Decision {
+    if audit {
+        Decision::Warn(reason)
+    } else {
+        Decision::Deny(reason)
+    }
+}

@@ -1,0 +1,507 @@
+//! Notation's trust policy (`trustpolicy.json`, version 1.0) and trust-store
+//! layout, compiled into what the verifier needs per registry scope.
+//!
+//! Levels mean what Notation's table says: integrity is enforced except under
+//! `skip`; authenticity under strict and permissive (logged under audit);
+//! expiry under strict (logged otherwise). `override` may move authenticity
+//! and expiry between enforce/log/skip; integrity cannot be relaxed. An exact
+//! scope wins over `*`; an image no scope matches has no policy (deny).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::cert::Certificate;
+use crate::reference::Reference;
+use crate::trust::TrustMaterial;
+use crate::verifier::{Check, Identities, parse_dn};
+
+/// The raw JSON form.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyDocument {
+    version: String,
+    #[serde(rename = "trustPolicies")]
+    trust_policies: Vec<RawPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: String,
+    #[serde(rename = "registryScopes")]
+    registry_scopes: Vec<String>,
+    #[serde(rename = "signatureVerification")]
+    signature_verification: RawVerification,
+    #[serde(rename = "trustStores", default)]
+    trust_stores: Vec<String>,
+    #[serde(rename = "trustedIdentities", default)]
+    trusted_identities: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerification {
+    level: String,
+    #[serde(rename = "override", default)]
+    overrides: BTreeMap<String, String>,
+    /// Notation's verifyTimestamp: accepted, no meaning for .nv2 files.
+    #[serde(rename = "verifyTimestamp", default)]
+    _verify_timestamp: Option<String>,
+}
+
+/// What happens to failures of a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Enforce,
+    Log,
+    Skip,
+}
+
+/// A policy level with its overrides applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Level {
+    pub name: String,
+    pub skip: bool,
+    authenticity: Action,
+    expiry: Action,
+}
+
+impl Level {
+    fn parse(name: &str, overrides: &BTreeMap<String, String>) -> Result<Self, String> {
+        let (skip, mut authenticity, mut expiry) = match name {
+            "strict" => (false, Action::Enforce, Action::Enforce),
+            "permissive" => (false, Action::Enforce, Action::Log),
+            "audit" => (false, Action::Log, Action::Log),
+            "skip" => (true, Action::Skip, Action::Skip),
+            other => {
+                return Err(format!(
+                    "unknown signatureVerification.level {other:?} (strict, permissive, audit or skip)"
+                ));
+            }
+        };
+        for (check, action) in overrides {
+            if skip {
+                return Err("level skip takes no override".into());
+            }
+            let action = match action.as_str() {
+                "enforce" => Action::Enforce,
+                "log" => Action::Log,
+                "skip" => Action::Skip,
+                other => {
+                    return Err(format!(
+                        "override {check}: unknown action {other:?} (enforce, log or skip)"
+                    ));
+                }
+            };
+            match check.as_str() {
+                "authenticity" => authenticity = action,
+                "expiry" => expiry = action,
+                "integrity" => return Err("integrity cannot be overridden".into()),
+                "revocation" | "authenticTimestamp" => {}
+                other => return Err(format!("override: unknown check {other:?}")),
+            }
+        }
+        Ok(Level {
+            name: name.to_owned(),
+            skip,
+            authenticity,
+            expiry,
+        })
+    }
+
+    /// The checks whose failures deny.
+    pub fn enforced(&self) -> Vec<Check> {
+        if self.skip {
+            return Vec::new();
+        }
+        let mut v = vec![Check::Integrity];
+        if self.authenticity == Action::Enforce {
+            v.push(Check::Authenticity);
+        }
+        if self.expiry == Action::Enforce {
+            v.push(Check::Expiry);
+        }
+        v
+    }
+
+    /// The checks whose failures are reported as warnings.
+    pub fn logged(&self) -> Vec<Check> {
+        let mut v = Vec::new();
+        if self.authenticity == Action::Log {
+            v.push(Check::Authenticity);
+        }
+        if self.expiry == Action::Log {
+            v.push(Check::Expiry);
+        }
+        v
+    }
+
+    /// Audit-like: nothing but integrity denies, so missing signatures and
+    /// registry errors are warnings rather than denials.
+    pub fn is_audit(&self) -> bool {
+        !self.skip && self.authenticity != Action::Enforce
+    }
+}
+
+/// One compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    pub name: String,
+    pub level: Level,
+    pub trust: TrustMaterial,
+    pub identities: Identities,
+    scopes: Vec<String>,
+}
+
+impl Policy {
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+}
+
+/// A validated trust policy document with its stores loaded.
+#[derive(Debug)]
+pub struct TrustPolicy {
+    policies: Vec<Policy>,
+    exact: HashMap<String, usize>,
+    wildcard: Option<usize>,
+}
+
+/// Trust stores by `type:name`, each a list of certificates.
+pub type Stores = HashMap<String, Vec<Certificate>>;
+
+impl TrustPolicy {
+    /// Parses `trustpolicy.json` and binds it to `stores` (keys `ca:NAME`,
+    /// `signingAuthority:NAME`). Every referenced store must exist and hold
+    /// at least one certificate.
+    pub fn parse(json: &[u8], stores: &Stores) -> Result<Self, String> {
+        let raw: RawPolicyDocument = serde_json::from_slice(json)
+            .map_err(|e| format!("trustpolicy.json: {}", e.to_string().replace('\n', " ")))?;
+        if raw.version != "1.0" {
+            return Err(format!(
+                "trustpolicy.json: unsupported version {:?} (expected \"1.0\")",
+                raw.version
+            ));
+        }
+        if raw.trust_policies.is_empty() {
+            return Err("trustpolicy.json: no trustPolicies".into());
+        }
+        let mut policies = Vec::new();
+        let mut exact = HashMap::new();
+        let mut wildcard = None;
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in raw.trust_policies.into_iter().enumerate() {
+            let ctx = |m: String| format!("trust policy {:?}: {m}", p.name);
+            if p.name.is_empty() {
+                return Err(format!("trust policy #{}: empty name", i + 1));
+            }
+            if !names.insert(p.name.clone()) {
+                return Err(format!("trust policy {:?} is defined twice", p.name));
+            }
+            if p.registry_scopes.is_empty() {
+                return Err(ctx("no registryScopes".into()));
+            }
+            for scope in &p.registry_scopes {
+                if scope == "*" {
+                    if p.registry_scopes.len() > 1 {
+                        return Err(ctx(
+                            "\"*\" must be the only registry scope of its policy".into()
+                        ));
+                    }
+                    if wildcard.replace(i).is_some() {
+                        return Err(ctx("another policy already uses the \"*\" scope".into()));
+                    }
+                    continue;
+                }
+                let normalised = normalise_scope(scope).map_err(|e| ctx(e))?;
+                if exact.insert(normalised.clone(), i).is_some() {
+                    return Err(ctx(format!(
+                        "registry scope {scope:?} is claimed by another policy"
+                    )));
+                }
+            }
+            let level = Level::parse(
+                &p.signature_verification.level,
+                &p.signature_verification.overrides,
+            )
+            .map_err(&ctx)?;
+            let mut certs = Vec::new();
+            if !level.skip {
+                if p.trust_stores.is_empty() {
+                    return Err(ctx(
+                        "no trustStores (required unless the level is skip)".into()
+                    ));
+                }
+                if p.trusted_identities.is_empty() {
+                    return Err(ctx("no trustedIdentities (required unless the level is skip; \"*\" trusts any signer of the stores)".into()));
+                }
+            }
+            for store in &p.trust_stores {
+                let (kind, name) = store
+                    .split_once(':')
+                    .ok_or_else(|| ctx(format!("trust store {store:?} is not TYPE:NAME")))?;
+                if !matches!(kind, "ca" | "signingAuthority" | "tsa") {
+                    return Err(ctx(format!(
+                        "trust store type {kind:?} is not ca, signingAuthority or tsa"
+                    )));
+                }
+                if kind == "tsa" {
+                    continue;
+                }
+                let found = stores.get(store).ok_or_else(|| {
+                    ctx(format!(
+                        "trust store {store:?} does not exist (x509/{kind}/{name}/)"
+                    ))
+                })?;
+                if found.is_empty() {
+                    return Err(ctx(format!("trust store {store:?} holds no certificate")));
+                }
+                certs.extend(found.iter().cloned());
+            }
+            let identities = parse_identities(&p.trusted_identities).map_err(&ctx)?;
+            let trust = TrustMaterial::from_store_certificates(certs).map_err(&ctx)?;
+            policies.push(Policy {
+                name: p.name,
+                level,
+                trust,
+                identities,
+                scopes: p.registry_scopes,
+            });
+        }
+        Ok(TrustPolicy {
+            policies,
+            exact,
+            wildcard,
+        })
+    }
+
+    /// Reads a trust directory: `trustpolicy.json` and `x509/{ca,signingAuthority}/NAME/*.{pem,crt,cer}`.
+    pub fn load_dir(dir: &Path) -> Result<Self, String> {
+        let policy = crate::io::read_bounded(&dir.join("trustpolicy.json"), 1 << 20)
+            .map_err(|e| format!("{}: {e}", dir.join("trustpolicy.json").display()))?;
+        let mut stores = Stores::new();
+        for kind in ["ca", "signingAuthority"] {
+            let kind_dir = dir.join("x509").join(kind);
+            let Ok(entries) = std::fs::read_dir(&kind_dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let store_dir = entry.path();
+                if !store_dir.is_dir() {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let mut certs = Vec::new();
+                let mut files: Vec<_> = std::fs::read_dir(&store_dir)
+                    .map_err(|e| format!("{}: {e}", store_dir.display()))?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| matches!(e, "pem" | "crt" | "cer"))
+                    })
+                    .collect();
+                files.sort();
+                for f in files {
+                    certs.extend(Certificate::load_pem_file(&f).map_err(|e| e.to_string())?);
+                }
+                stores.insert(format!("{kind}:{name}"), certs);
+            }
+        }
+        TrustPolicy::parse(&policy, &stores)
+    }
+
+    /// The policy for image `r`: its exact `registry/repository` scope, else `*`.
+    pub fn policy_for(&self, r: &Reference) -> Option<&Policy> {
+        self.exact
+            .get(&r.repo_name())
+            .or(self.wildcard.as_ref())
+            .map(|&i| &self.policies[i])
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+}
+
+/// `localhost:5000/hello-world` → the same; `docker.io/nginx` → `docker.io/library/nginx`.
+fn normalise_scope(scope: &str) -> Result<String, String> {
+    if scope.contains('@')
+        || scope
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+    {
+        return Err(format!(
+            "registry scope {scope:?} must be REGISTRY/REPOSITORY without tag or digest"
+        ));
+    }
+    if !scope.contains('/') {
+        return Err(format!(
+            "registry scope {scope:?} must name a registry and a repository"
+        ));
+    }
+    Reference::parse(scope)
+        .map(|r| r.repo_name())
+        .map_err(|e| format!("registry scope: {e}"))
+}
+
+fn parse_identities(list: &[String]) -> Result<Identities, String> {
+    if list.iter().any(|i| i == "*") {
+        if list.len() > 1 {
+            return Err("\"*\" must be the only trusted identity".into());
+        }
+        return Ok(Identities::Any);
+    }
+    let mut subjects = Vec::new();
+    for id in list {
+        let value = id.strip_prefix("x509.subject:").ok_or_else(|| {
+            format!("trusted identity {id:?} is not \"*\" or \"x509.subject: …\"")
+        })?;
+        let dn = parse_dn(value);
+        if dn.is_empty() {
+            return Err(format!("trusted identity {id:?} has no attributes"));
+        }
+        subjects.push(dn);
+    }
+    Ok(Identities::Subjects(subjects))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stores() -> Stores {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["x".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let c = Certificate::from_der(cert.der().to_vec()).unwrap();
+        Stores::from([("ca:acme".to_owned(), vec![c])])
+    }
+
+    fn doc(policies: &str) -> Vec<u8> {
+        format!(r#"{{"version":"1.0","trustPolicies":[{policies}]}}"#).into_bytes()
+    }
+
+    const STRICT_ALL: &str = r#"{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:acme"],"trustedIdentities":["*"]}"#;
+
+    #[test]
+    fn exact_scope_wins_over_wildcard() {
+        let p = format!(
+            r#"{STRICT_ALL},{{"name":"dev","registryScopes":["localhost:5000/hello-world","docker.io/nginx"],"signatureVerification":{{"level":"audit"}},"trustStores":["ca:acme"],"trustedIdentities":["x509.subject: CN=x, O=acme"]}}"#
+        );
+        let tp = TrustPolicy::parse(&doc(&p), &stores()).unwrap();
+        let name = |r: &str| {
+            tp.policy_for(&Reference::parse(r).unwrap())
+                .map(|p| p.name.clone())
+        };
+        assert_eq!(
+            name("localhost:5000/hello-world:v1").as_deref(),
+            Some("dev")
+        );
+        assert_eq!(name("nginx:1.25").as_deref(), Some("dev"));
+        assert_eq!(name("localhost:5000/other:v1").as_deref(), Some("all"));
+    }
+
+    #[test]
+    fn no_wildcard_means_no_policy() {
+        let p = r#"{"name":"dev","registryScopes":["r.io/a"],"signatureVerification":{"level":"skip"}}"#;
+        let tp = TrustPolicy::parse(&doc(p), &Stores::new()).unwrap();
+        assert!(
+            tp.policy_for(&Reference::parse("r.io/b").unwrap())
+                .is_none()
+        );
+        assert!(
+            tp.policy_for(&Reference::parse("r.io/a:1").unwrap())
+                .unwrap()
+                .level
+                .skip
+        );
+    }
+
+    #[test]
+    fn levels_and_overrides() {
+        let l = Level::parse("strict", &BTreeMap::new()).unwrap();
+        assert_eq!(
+            l.enforced(),
+            vec![Check::Integrity, Check::Authenticity, Check::Expiry]
+        );
+        let l = Level::parse("permissive", &BTreeMap::new()).unwrap();
+        assert_eq!(l.enforced(), vec![Check::Integrity, Check::Authenticity]);
+        assert_eq!(l.logged(), vec![Check::Expiry]);
+        let l = Level::parse("audit", &BTreeMap::new()).unwrap();
+        assert_eq!(l.enforced(), vec![Check::Integrity]);
+        assert!(l.is_audit());
+        let l = Level::parse(
+            "strict",
+            &BTreeMap::from([("expiry".to_owned(), "log".to_owned())]),
+        )
+        .unwrap();
+        assert_eq!(l.enforced(), vec![Check::Integrity, Check::Authenticity]);
+        assert!(
+            Level::parse(
+                "strict",
+                &BTreeMap::from([("integrity".to_owned(), "log".to_owned())])
+            )
+            .is_err()
+        );
+        assert!(Level::parse("lenient", &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn rejects_invalid_documents() {
+        let cases = [
+            (
+                r#"{"version":"2.0","trustPolicies":[]}"#.as_bytes().to_vec(),
+                "version",
+            ),
+            (b"not json".to_vec(), "trustpolicy.json"),
+            (doc(""), "no trustPolicies"),
+            (doc(&format!("{STRICT_ALL},{STRICT_ALL}")), "defined twice"),
+            (
+                doc(&STRICT_ALL
+                    .replace("\"all\"", "\"a\"")
+                    .replace("ca:acme", "ca:missing")),
+                "does not exist",
+            ),
+            (
+                doc(&STRICT_ALL
+                    .replace("\"trustedIdentities\":[\"*\"]", "\"trustedIdentities\":[]")),
+                "no trustedIdentities",
+            ),
+            (
+                doc(&STRICT_ALL.replace("[\"*\"],\"sig", "[\"*\",\"r.io/a\"],\"sig")),
+                "only registry scope",
+            ),
+            (
+                doc(&STRICT_ALL.replace("[\"*\"],\"sig", "[\"r.io/a:v1\"],\"sig")),
+                "without tag",
+            ),
+            (
+                doc(&STRICT_ALL.replace("strict", "lenient")),
+                "unknown signatureVerification.level",
+            ),
+            (
+                doc(&STRICT_ALL.replace("ca:acme", "x509:acme")),
+                "not ca, signingAuthority",
+            ),
+            (
+                doc(&STRICT_ALL.replace("\"*\"]}", "\"CN=x\"]}")),
+                "not \"*\" or",
+            ),
+            (
+                doc(&STRICT_ALL.replace("\"name\"", "\"nmae\"")),
+                "unknown field",
+            ),
+        ];
+        for (json, needle) in cases {
+            let err = TrustPolicy::parse(&json, &stores()).unwrap_err();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! `nv2 webhook`: the validating and digest-pinning mutating admission
+//! webhook. HTTPS only (rustls, TLS 1.2+, h2 and HTTP/1.1), certificate and
+//! trust configuration reloaded from disk when they change.
+//!
+//! Routes: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`
+//! (ready once a valid trust policy is loaded), `GET /metrics`.
+
+pub mod metrics;
+pub mod review;
+mod sources;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::future::join_all;
+
+use crate::engine::{CacheTtls, Decision, Engine, ImageOutcome};
+use crate::registry::{Registry, RegistryOptions};
+use metrics::{AdmissionLabels, Metrics};
+use review::{Scope, allow_json, decide, parse_review, response_json, scope};
+
+/// Request bodies over this are refused (413).
+pub const MAX_BODY: usize = 3 << 20;
+
+/// How the webhook runs.
+#[derive(Clone, Debug)]
+pub struct WebhookOptions {
+    pub listen: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub trust_dir: PathBuf,
+    /// All images of one review are verified within this.
+    pub deadline: Duration,
+    /// Pin pod templates too (Deployments, CronJobs, …), not only Pods.
+    pub pin_templates: bool,
+    pub registry: RegistryOptions,
+    pub ttls: CacheTtls,
+    /// How often certificate and trust files are checked for changes.
+    pub reload_interval: Duration,
+}
+
+/// Shared by every request.
+pub struct AppState {
+    pub engine: Engine,
+    pub metrics: Arc<Metrics>,
+    pub deadline: Duration,
+    pub pin_templates: bool,
+}
+
+impl AppState {
+    /// The engine and metrics for `options`.
+    pub fn new(options: &WebhookOptions) -> Result<Arc<Self>, String> {
+        let metrics = Metrics::new();
+        let mut registry_options = options.registry.clone();
+        registry_options.observer = Some(metrics.clone());
+        let registry = Registry::new(registry_options)?;
+        let engine = Engine::new(registry, options.ttls, Some(metrics.clone()));
+        Ok(Arc::new(AppState {
+            engine,
+            metrics,
+            deadline: options.deadline,
+            pin_templates: options.pin_templates,
+        }))
+    }
+}
+
+/// The routes, over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Runs the webhook until SIGTERM or Ctrl-C.
+pub async fn run(options: WebhookOptions) -> Result<(), String> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let state = AppState::new(&options)?;
+    sources::load_trust_dir(&state, &options.trust_dir);
+    tokio::spawn(sources::watch_trust_dir(
+        state.clone(),
+        options.trust_dir.clone(),
+        options.reload_interval,
+    ));
+    let tls =
+        axum_server::tls_rustls::RustlsConfig::from_pem_file(&options.tls_cert, &options.tls_key)
+            .await
+            .map_err(|e| {
+                format!(
+                    "TLS certificate {} / key {}: {e}",
+                    options.tls_cert.display(),
+                    options.tls_key.display()
+                )
+            })?;
+    tokio::spawn(sources::watch_tls(
+        tls.clone(),
+        options.tls_cert.clone(),
+        options.tls_key.clone(),
+        options.reload_interval,
+    ));
+    let handle = axum_server::Handle::new();
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    tracing::info!(listen = %options.listen, "nv2 webhook listening (HTTPS)");
+    axum_server::bind_rustls(options.listen, tls)
+        .handle(handle)
+        .serve(router(state).into_make_service())
+        .await
+        .map_err(|e| format!("serving on {}: {e}", options.listen))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.engine.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no valid trust policy is loaded",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    handle_review(&state, &body, false).await
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    handle_review(&state, &body, true).await
+}
+
+fn json_response(value: serde_json::Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// One AdmissionReview: parse, find images, verify them in parallel under the
+/// deadline, decide, log one line, count.
+async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Response {
+    let started = Instant::now();
+    let req = match parse_review(body) {
+        Ok(r) => r,
+        Err(reason) => {
+            tracing::warn!(%reason, "rejected an admission request");
+            return (StatusCode::BAD_REQUEST, reason).into_response();
+        }
+    };
+    let kind = req.kind.kind.clone();
+    let labels = |decision: &str| AdmissionLabels {
+        kind: kind.clone(),
+        operation: req.operation.clone(),
+        decision: decision.to_owned(),
+    };
+    let (fields, is_pod) = match scope(&req) {
+        Ok(Scope::Ignore) => {
+            state
+                .metrics
+                .admission(labels("ignored"), started.elapsed());
+            return json_response(allow_json(&req.uid));
+        }
+        Ok(Scope::Check { images, is_pod }) => (images, is_pod),
+        Err(reason) => {
+            let r = review::Response {
+                allowed: false,
+                message: Some(format!("nv2 denied: {reason}")),
+                warnings: Vec::new(),
+                patch: None,
+                audit: Default::default(),
+            };
+            log_review(&req, "denied", std::slice::from_ref(&reason));
+            state.metrics.admission(labels("denied"), started.elapsed());
+            return json_response(response_json(&req.uid, &r));
+        }
+    };
+    // On the ephemeralcontainers subresource only the new containers are admitted.
+    let fields: Vec<_> = if req.sub_resource.as_deref() == Some("ephemeralcontainers") {
+        fields
+            .into_iter()
+            .filter(|f| f.pointer.contains("/ephemeralContainers/"))
+            .collect()
+    } else {
+        fields
+    };
+    let mut distinct: Vec<&str> = fields.iter().map(|f| f.image.as_str()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let deadline = tokio::time::Instant::from_std(started) + state.deadline;
+    let outcomes: Vec<ImageOutcome> = join_all(distinct.iter().map(|image| async move {
+        match tokio::time::timeout_at(deadline, state.engine.check(image)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let reason = format!("verification did not finish within {:?}", state.deadline);
+                ImageOutcome {
+                    image: (*image).to_owned(),
+                    policy: None,
+                    digest: None,
+                    decision: if state.engine.is_audit(image) {
+                        Decision::Warn(reason)
+                    } else {
+                        Decision::Deny(reason)
+                    },
+                }
+            }
+        }
+    }))
+    .await;
+    let pin = mutating && (is_pod || state.pin_templates);
+    let response = decide(&fields, &outcomes, pin);
+    let decision = if !response.allowed {
+        "denied"
+    } else if !response.warnings.is_empty() {
+        "warned"
+    } else {
+        "allowed"
+    };
+    let reasons: Vec<String> = outcomes
+        .iter()
+        .map(|o| match &o.decision {
+            Decision::Allow => format!(
+                "{}: verified {}",
+                o.image,
+                o.digest.as_ref().map(|d| d.as_str()).unwrap_or("(skip)")
+            ),
+            Decision::Warn(r) => format!("{}: warning: {r}", o.image),
+            Decision::Deny(r) => format!("{}: denied: {r}", o.image),
+        })
+        .collect();
+    log_review(&req, decision, &reasons);
+    state.metrics.admission(labels(decision), started.elapsed());
+    json_response(response_json(&req.uid, &response))
+}
+
+fn log_review(req: &review::AdmissionRequest, decision: &str, reasons: &[String]) {
+    tracing::info!(
+        uid = %req.uid,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = req.name.as_deref().unwrap_or(""),
+        kind = %req.kind.kind,
+        operation = %req.operation,
+        dry_run = req.dry_run.unwrap_or(false),
+        decision,
+        images = %reasons.join(" | "),
+        "admission review"
+    );
+}

@@ -1,0 +1,359 @@
+//! AdmissionReview (admission.k8s.io/v1): parsing the request, finding the
+//! images of a Pod or pod template, and writing the response with its
+//! JSONPatch. Pure functions; the server wires them to the engine.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::engine::{Decision, ImageOutcome};
+
+/// The parts of an AdmissionReview request nv2 reads.
+#[derive(Debug, Deserialize)]
+pub struct AdmissionRequest {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    #[serde(rename = "subResource", default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: String,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(rename = "dryRun", default)]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+}
+
+#[derive(Deserialize)]
+struct Review {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    request: Option<AdmissionRequest>,
+}
+
+/// Parses an AdmissionReview; every refusal is a one-line reason for a 400.
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, String> {
+    let review: Review = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "malformed AdmissionReview: {}",
+            e.to_string().replace('\n', " ")
+        )
+    })?;
+    if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
+        return Err(format!(
+            "unsupported {}/{}: expected admission.k8s.io/v1 AdmissionReview",
+            crate::digest::shorten(&review.api_version),
+            crate::digest::shorten(&review.kind)
+        ));
+    }
+    let request = review.request.ok_or("AdmissionReview has no request")?;
+    if request.uid.is_empty() {
+        return Err("AdmissionReview request has no uid".into());
+    }
+    Ok(request)
+}
+
+/// Where the pod spec sits in an object of a kind nv2 checks.
+fn pod_spec_pointer(gvk: &GroupVersionKind) -> Option<&'static str> {
+    match (gvk.group.as_str(), gvk.kind.as_str()) {
+        ("", "Pod") => Some("/spec"),
+        ("", "ReplicationController")
+        | ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet")
+        | ("batch", "Job") => Some("/spec/template/spec"),
+        ("batch", "CronJob") => Some("/spec/jobTemplate/spec/template/spec"),
+        _ => None,
+    }
+}
+
+/// An image field of the object, with the JSON pointer to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageField {
+    pub pointer: String,
+    pub image: String,
+}
+
+/// What a request asks of nv2.
+pub enum Scope {
+    /// Not nv2's business (other kinds, DELETE, CONNECT): allow untouched.
+    Ignore,
+    /// Check these images; `is_pod` says whether the object is a Pod.
+    Check {
+        images: Vec<ImageField>,
+        is_pod: bool,
+    },
+}
+
+/// The images a request brings, by kind and operation.
+pub fn scope(req: &AdmissionRequest) -> Result<Scope, String> {
+    if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
+        return Ok(Scope::Ignore);
+    }
+    let Some(pointer) = pod_spec_pointer(&req.kind) else {
+        return Ok(Scope::Ignore);
+    };
+    let object = req.object.as_ref().ok_or("the request has no object")?;
+    let spec = object
+        .pointer(pointer)
+        .ok_or_else(|| format!("{} has no pod spec at {pointer}", req.kind.kind))?;
+    let mut images = Vec::new();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let Some(containers) = spec.get(list) else {
+            continue;
+        };
+        let containers = containers
+            .as_array()
+            .ok_or_else(|| format!("{pointer}/{list} is not a list"))?;
+        for (i, c) in containers.iter().enumerate() {
+            match c.get("image") {
+                Some(Value::String(image)) => images.push(ImageField {
+                    pointer: format!("{pointer}/{list}/{i}/image"),
+                    image: image.clone(),
+                }),
+                Some(_) => return Err(format!("{pointer}/{list}/{i}/image is not a string")),
+                // A container without an image is the API server's to refuse.
+                None => {}
+            }
+        }
+    }
+    Ok(Scope::Check {
+        images,
+        is_pod: req.kind.kind == "Pod",
+    })
+}
+
+/// The decision for a whole request.
+pub struct Response {
+    pub allowed: bool,
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+    pub patch: Option<Vec<Value>>,
+    pub audit: BTreeMap<String, String>,
+}
+
+/// Combines per-image outcomes: deny when any image is denied (listing each
+/// with its reason), warn for warnings, and with `pin` a JSONPatch pinning
+/// every verified image to its digest.
+pub fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Response {
+    let mut denied = Vec::new();
+    let mut warnings = Vec::new();
+    let mut verified = Vec::new();
+    for o in outcomes {
+        match &o.decision {
+            Decision::Deny(reason) => denied.push(format!("image {}: {reason}", o.image)),
+            Decision::Warn(reason) => warnings.push(format!("image {}: {reason}", o.image)),
+            Decision::Allow => {
+                if let Some(d) = &o.digest {
+                    verified.push(format!("{}@{d}", o.image));
+                }
+            }
+        }
+    }
+    let allowed = denied.is_empty();
+    let patch = (allowed && pin)
+        .then(|| {
+            fields
+                .iter()
+                .filter_map(|f| {
+                    let outcome = outcomes.iter().find(|o| o.image == f.image)?;
+                    let digest = outcome.pinnable()?;
+                    pinned(&f.image, digest)
+                        .map(|value| json!({"op": "replace", "path": f.pointer, "value": value}))
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !p.is_empty());
+    let mut audit = BTreeMap::new();
+    if !verified.is_empty() {
+        audit.insert("verified-images".to_owned(), verified.join(","));
+    }
+    Response {
+        allowed,
+        message: (!allowed).then(|| format!("nv2 denied: {}", denied.join("; "))),
+        warnings,
+        patch,
+        audit,
+    }
+}
+
+/// `nginx:1.25` → `nginx:1.25@sha256:…`; an image already pinned is left alone.
+fn pinned(image: &str, digest: &crate::digest::Digest) -> Option<String> {
+    if image.contains('@') {
+        return None;
+    }
+    Some(format!("{image}@{digest}"))
+}
+
+/// The AdmissionReview response JSON; `patch` as the base64 string the API server expects.
+pub fn response_json(uid: &str, r: &Response) -> Value {
+    let mut resp = json!({"uid": uid, "allowed": r.allowed});
+    if let Some(m) = &r.message {
+        resp["status"] = json!({"code": 403, "reason": "Forbidden", "message": m});
+    }
+    if !r.warnings.is_empty() {
+        resp["warnings"] = json!(r.warnings);
+    }
+    if let Some(p) = &r.patch {
+        let bytes = serde_json::to_vec(p).unwrap_or_default();
+        resp["patchType"] = json!("JSONPatch");
+        resp["patch"] = json!(B64.encode(bytes));
+    }
+    if !r.audit.is_empty() {
+        resp["auditAnnotations"] = json!(r.audit);
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+}
+
+/// An allow with nothing to say.
+pub fn allow_json(uid: &str) -> Value {
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, "allowed": true}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(kind: &str, group: &str, object: Value) -> AdmissionRequest {
+        parse_review(
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+                "uid": "u1", "kind": {"group": group, "version": "v1", "kind": kind}, "operation": "CREATE", "object": object}})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn finds_images_in_every_kind() {
+        let spec = json!({"initContainers": [{"name": "i", "image": "busybox"}], "containers": [{"name": "a", "image": "nginx:1"}, {"name": "b", "image": "r.io/x@sha256:3351c53952446db17d21b86cfe5829ae70f823aff5d410fbf09dff820a39ab55"}], "ephemeralContainers": [{"name": "e", "image": "debug"}]});
+        let cases = [
+            ("Pod", "", json!({"spec": spec}), "/spec"),
+            (
+                "Deployment",
+                "apps",
+                json!({"spec": {"template": {"spec": spec}}}),
+                "/spec/template/spec",
+            ),
+            (
+                "CronJob",
+                "batch",
+                json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}),
+                "/spec/jobTemplate/spec/template/spec",
+            ),
+            (
+                "ReplicationController",
+                "",
+                json!({"spec": {"template": {"spec": spec}}}),
+                "/spec/template/spec",
+            ),
+        ];
+        for (kind, group, obj, base) in cases {
+            let Scope::Check { images, is_pod } = scope(&review(kind, group, obj)).unwrap() else {
+                panic!("{kind} ignored")
+            };
+            assert_eq!(is_pod, kind == "Pod");
+            assert_eq!(images.len(), 4, "{kind}");
+            assert_eq!(images[0].pointer, format!("{base}/initContainers/0/image"));
+            assert_eq!(
+                images[2].image,
+                "r.io/x@sha256:3351c53952446db17d21b86cfe5829ae70f823aff5d410fbf09dff820a39ab55"
+            );
+            assert_eq!(
+                images[3].pointer,
+                format!("{base}/ephemeralContainers/0/image")
+            );
+        }
+        assert!(matches!(
+            scope(&review("Service", "", json!({}))).unwrap(),
+            Scope::Ignore
+        ));
+        assert!(matches!(
+            scope(&review("Deployment", "example.com", json!({}))).unwrap(),
+            Scope::Ignore
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_reviews() {
+        for (body, needle) in [
+            ("{", "malformed"),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{}}"#,
+                "unsupported",
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+                "no request",
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE"}}"#,
+                "no uid",
+            ),
+        ] {
+            let err = parse_review(body.as_bytes()).unwrap_err();
+            assert!(err.contains(needle), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn pins_only_verified_unpinned_images() {
+        let d = crate::digest::Digest::of(b"x");
+        let fields = vec![
+            ImageField {
+                pointer: "/spec/containers/0/image".into(),
+                image: "nginx:1".into(),
+            },
+            ImageField {
+                pointer: "/spec/containers/1/image".into(),
+                image: format!("r.io/a@{d}"),
+            },
+        ];
+        let outcomes = vec![
+            ImageOutcome {
+                image: "nginx:1".into(),
+                policy: None,
+                digest: Some(d.clone()),
+                decision: Decision::Allow,
+            },
+            ImageOutcome {
+                image: format!("r.io/a@{d}"),
+                policy: None,
+                digest: Some(d.clone()),
+                decision: Decision::Allow,
+            },
+        ];
+        let r = decide(&fields, &outcomes, true);
+        assert!(r.allowed);
+        let patch = r.patch.unwrap();
+        assert_eq!(
+            patch,
+            vec![
+                json!({"op": "replace", "path": "/spec/containers/0/image", "value": format!("nginx:1@{d}")})
+            ]
+        );
+        let r = decide(&fields, &outcomes, false);
+        assert!(r.patch.is_none());
+        let mut denied = outcomes.clone();
+        denied[1].decision = Decision::Deny("no signatures".into());
+        let r = decide(&fields, &denied, true);
+        assert!(!r.allowed && r.patch.is_none());
+        assert!(
+            r.message
+                .unwrap()
+                .contains(&format!("image r.io/a@{d}: no signatures"))
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Files the webhook watches: the trust directory and the TLS certificate.
+//! Polled (hash of contents) rather than inotify-watched: Kubernetes updates
+//! mounted Secrets and ConfigMaps by swapping symlinks, which inotify
+//! watchers often miss; reading a few small files each interval is cheap.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::AppState;
+use crate::policy::TrustPolicy;
+
+/// Loads the trust directory once; a bad one leaves the webhook not ready.
+pub(super) fn load_trust_dir(state: &AppState, dir: &Path) {
+    match TrustPolicy::load_dir(dir) {
+        Ok(policy) => {
+            let generation = state.engine.set_policy(policy);
+            state.metrics.reload(true, Some(generation));
+            tracing::info!(dir = %dir.display(), generation, "trust policy loaded");
+        }
+        Err(reason) => {
+            state.metrics.reload(false, None);
+            tracing::error!(dir = %dir.display(), %reason, "trust policy is invalid; not ready until it is fixed");
+        }
+    }
+}
+
+/// Re-reads the trust directory when its files change; a bad change keeps
+/// the last good configuration.
+pub(super) async fn watch_trust_dir(state: Arc<AppState>, dir: PathBuf, every: Duration) {
+    let mut last = fingerprint_dir(&dir);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = fingerprint_dir(&dir);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match TrustPolicy::load_dir(&dir) {
+            Ok(policy) => {
+                let generation = state.engine.set_policy(policy);
+                state.metrics.reload(true, Some(generation));
+                tracing::info!(dir = %dir.display(), generation, "trust policy reloaded");
+            }
+            Err(reason) => {
+                state.metrics.reload(false, None);
+                tracing::warn!(dir = %dir.display(), %reason, "trust policy change is invalid; keeping the last good configuration");
+            }
+        }
+    }
+}
+
+/// A hash over every file under `dir` (paths and contents).
+fn fingerprint_dir(dir: &Path) -> Vec<u8> {
+    let mut files = Vec::new();
+    collect_files(dir, &mut files, 0);
+    files.sort();
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for f in files {
+        ctx.update(f.to_string_lossy().as_bytes());
+        if let Ok(bytes) = crate::io::read_bounded(&f, 4 << 20) {
+            ctx.update(&bytes);
+        }
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    if depth > 6 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out, depth + 1);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Reloads the serving certificate when the files change; new handshakes get
+/// the new one, open connections are not dropped, a bad pair is refused.
+pub(super) async fn watch_tls(
+    tls: axum_server::tls_rustls::RustlsConfig,
+    cert: PathBuf,
+    key: PathBuf,
+    every: Duration,
+) {
+    let read = || (std::fs::read(&cert).ok(), std::fs::read(&key).ok());
+    let mut last = read();
+    loop {
+        tokio::time::sleep(every).await;
+        let now = read();
+        if now == last {
+            continue;
+        }
+        if let (Some(c), Some(k)) = now.clone() {
+            match tls.reload_from_pem(c, k).await {
+                Ok(()) => tracing::info!(cert = %cert.display(), "TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::warn!(cert = %cert.display(), error = %e, "new TLS certificate is invalid; keeping the old one")
+                }
+            }
+        }
+        last = now;
+    }
+}
