@@ -215,7 +215,7 @@ impl TrustPolicy {
                     }
                     continue;
                 }
-                let normalised = normalise_scope(scope).map_err(|e| ctx(e))?;
+                let normalised = normalise_scope(scope).map_err(&ctx)?;
                 if exact.insert(normalised.clone(), i).is_some() {
                     return Err(ctx(format!(
                         "registry scope {scope:?} is claimed by another policy"
