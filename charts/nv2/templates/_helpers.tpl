@@ -173,6 +173,15 @@ of the workload kinds; DESIGN §6.
           {{- range (concat (list "kube-system" $root.Release.Namespace) $root.Values.webhook.excludeNamespaces | uniq) }}
           - {{ . | quote }}
           {{- end }}
+      {{- if .mutating }}
+      # Opt-out of digest pinning: the AdmissionReview carries no namespace
+      # labels, so the mutating webhook is simply not called there. The
+      # validating webhook has no such expression: those images are still
+      # verified, just never rewritten.
+      - key: nv2.io/pin-digests
+        operator: NotIn
+        values: ["false"]
+      {{- end }}
   rules:
     - apiGroups: [""]
       apiVersions: ["v1"]
