@@ -191,8 +191,11 @@ struct KeygenArgs {
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    // The webhook sets up its own logging (level info, optional JSON).
+    if !matches!(cli.command, Command::Webhook(_)) {
+        init_logging();
+    }
     let result = match cli.command {
         Command::Sign(args) => local::sign(args),
         Command::Verify(args) => local::verify(args),

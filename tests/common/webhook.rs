@@ -1,0 +1,257 @@
+//! The real `nv2 webhook` binary on 127.0.0.1 over real HTTPS (a CA and a
+//! serving certificate made with rcgen), and a client that trusts only that CA.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+/// A CA and a serving certificate for localhost / 127.0.0.1 signed by it.
+pub struct TlsMaterial {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+pub fn tls_material(ca_name: &str) -> TlsMaterial {
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, ca_name);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "nv2-webhook");
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    TlsMaterial {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A running webhook process, killed on drop.
+pub struct Webhook {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub tls: TlsMaterial,
+    pub log: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Webhook {
+    /// Starts `nv2 webhook` with the trust directory `trust_dir` and extra flags.
+    pub fn start(trust_dir: &Path, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = tls_material("nv2 test CA");
+        std::fs::write(dir.path().join("tls.crt"), &tls.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), &tls.key_pem).unwrap();
+        let port = super::registry::free_port();
+        let log = dir.path().join("webhook.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_nv2"))
+            .arg("webhook")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--tls-cert-file")
+            .arg(dir.path().join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(dir.path().join("tls.key"))
+            .arg("--trust-dir")
+            .arg(trust_dir)
+            .args(["--reload-interval", "1s", "--log-format", "json"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("nv2 webhook");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = client_trusting(&tls.ca_pem);
+        let wh = Webhook {
+            child,
+            port,
+            dir,
+            tls,
+            log,
+            runtime,
+            client,
+        };
+        wh.wait_healthy();
+        wh
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.get("/healthz").0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "webhook did not become healthy: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// GET over HTTPS: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let url = self.url(path);
+        self.runtime.block_on(async {
+            match self.client.get(&url).send().await {
+                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                Err(_) => (0, String::new()),
+            }
+        })
+    }
+
+    /// POST raw bytes: (status, body).
+    pub fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, String) {
+        let url = self.url(path);
+        self.runtime.block_on(async {
+            let r = self
+                .client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("POST");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
+    }
+
+    /// POST an AdmissionReview, expect 200 and return the response object.
+    #[track_caller]
+    pub fn review(&self, path: &str, review: &serde_json::Value) -> serde_json::Value {
+        let (status, body) = self.post_raw(path, serde_json::to_vec(review).unwrap());
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(v["kind"], "AdmissionReview");
+        assert_eq!(
+            v["response"]["uid"], review["request"]["uid"],
+            "uid must be echoed"
+        );
+        v["response"].clone()
+    }
+
+    /// Many reviews at once; returns every response.
+    pub fn concurrent_reviews(
+        &self,
+        path: &str,
+        reviews: Vec<serde_json::Value>,
+    ) -> Vec<serde_json::Value> {
+        let url = self.url(path);
+        self.runtime.block_on(async {
+            let futures = reviews.into_iter().map(|r| {
+                let client = self.client.clone();
+                let url = url.clone();
+                async move {
+                    let resp = client
+                        .post(&url)
+                        .body(serde_json::to_vec(&r).unwrap())
+                        .send()
+                        .await
+                        .unwrap();
+                    let text = resp.text().await.unwrap_or_default();
+                    let v: serde_json::Value =
+                        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+                    v["response"].clone()
+                }
+            });
+            futures_util::future::join_all(futures).await
+        })
+    }
+
+    /// Runs `f` in the webhook's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    pub fn metrics(&self) -> String {
+        self.get("/metrics").1
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTPS client trusting only `ca_pem`.
+pub fn client_trusting(ca_pem: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A fixture from tests/data/admission with `{{REGISTRY}}` replaced.
+pub fn fixture(name: &str, registry: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(super::data(&format!("admission/{name}"))).unwrap();
+    serde_json::from_str(&text.replace("{{REGISTRY}}", registry)).unwrap()
+}
+
+/// Applies the response's base64 JSONPatch ("replace" ops) to `object`.
+pub fn apply_patch(object: &mut serde_json::Value, response: &serde_json::Value) -> usize {
+    use base64::Engine;
+    assert_eq!(response["patchType"], "JSONPatch");
+    let b64 = response["patch"]
+        .as_str()
+        .expect("patch must be a base64 string");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("patch base64");
+    let ops: Vec<serde_json::Value> = serde_json::from_slice(&bytes).expect("patch JSON");
+    for op in &ops {
+        assert_eq!(op["op"], "replace");
+        let target = object
+            .pointer_mut(op["path"].as_str().unwrap())
+            .expect("patch path exists");
+        assert!(
+            target.is_string(),
+            "replace must hit an existing image field"
+        );
+        *target = op["value"].clone();
+    }
+    ops.len()
+}
+
+/// Writes a trust directory: a policy and one `ca` store with `certs`.
+pub fn write_trust_dir(dir: &Path, policy: &serde_json::Value, store: &str, certs: &[&Path]) {
+    let store_dir = dir.join("x509/ca").join(store);
+    std::fs::create_dir_all(&store_dir).unwrap();
+    for (i, c) in certs.iter().enumerate() {
+        std::fs::copy(c, store_dir.join(format!("cert{i}.pem"))).unwrap();
+    }
+    std::fs::write(
+        dir.join("trustpolicy.json"),
+        serde_json::to_vec_pretty(policy).unwrap(),
+    )
+    .unwrap();
+}
