@@ -534,7 +534,7 @@ fn serves_http2_and_tls12_plus_only() {
     // Plain HTTP is not served.
     let plain =
         wh.block_on(async { reqwest::get(format!("http://127.0.0.1:{}/healthz", wh.port)).await });
-    assert!(plain.map(|r| r.status().is_success()).unwrap_or(false) == false);
+    assert!(!plain.map(|r| r.status().is_success()).unwrap_or(false));
 }
 
 fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
