@@ -10,11 +10,13 @@ build:
 demo: build
 	bash scripts/demo.sh
 
-# Every test: unit, integration (real binary, openssl, umoci, registry), lint.
+# Every test: lint, the Helm chart's offline checks, then unit and integration
+# tests (real binary, openssl, umoci, skopeo, docker-registry, HTTPS webhook).
 test:
-	$(CARGO) test --locked
-	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	bash scripts/check-chart.sh
+	$(CARGO) test --locked
 
 bench:
 	$(CARGO) bench --locked
