@@ -72,3 +72,51 @@ if "$nv2" verify -c cert.pem --insecure "docker://$reg/unsigned:v1"; then
   echo "demo: an unsigned image verified" >&2; exit 1
 fi
 echo "(refused, as it should be)"
+
+step "Deploy-time enforcement: nv2 webhook admits the signed pod, denies the unsigned one"
+mkdir -p trust/x509/ca/demo && cp cert.pem trust/x509/ca/demo/
+cat > trust/trustpolicy.json <<JSON
+{"version": "1.0", "trustPolicies": [
+  {"name": "demo", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+   "trustStores": ["ca:demo"], "trustedIdentities": ["*"]}]}
+JSON
+show "nv2 policy check trust $reg/hello-world:v1.0"
+"$nv2" policy check trust "$reg/hello-world:v1.0"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout tls.key -out tls.crt \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE 2>/dev/null
+wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+show "nv2 webhook --listen 127.0.0.1:$wport --tls-cert-file tls.crt --tls-key-file tls.key --trust-dir trust --insecure-registry $reg &"
+"$nv2" webhook --listen "127.0.0.1:$wport" --tls-cert-file tls.crt --tls-key-file tls.key --trust-dir trust \
+  --insecure-registry "$reg" 2>webhook.log & pids+=($!)
+for _ in $(seq 100); do curl -sf --cacert tls.crt "https://localhost:$wport/readyz" >/dev/null && break; sleep 0.1; done
+review() {  # review UID IMAGE: an AdmissionReview for a Pod, as the API server sends it
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+uid, image = sys.argv[1], sys.argv[2]
+pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "demo", "namespace": "default"},
+       "spec": {"containers": [{"name": "app", "image": image}]}}
+print(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+    "resource": {"group": "", "version": "v1", "resource": "pods"}, "name": "demo", "namespace": "default",
+    "operation": "CREATE", "userInfo": {"username": "demo"}, "object": pod, "oldObject": None, "dryRun": False}}))
+PY
+}
+summarise() {
+  python3 -c '
+import base64, json, sys
+r = json.load(sys.stdin)["response"]
+print("allowed:", r["allowed"])
+if "patch" in r: print("patch:  ", base64.b64decode(r["patch"]).decode())
+if "status" in r: print("reason: ", r["status"]["message"])
+for w in r.get("warnings", []): print("warning:", w)'
+}
+show "POST /mutate: a Pod running $reg/hello-world:v1.0 (signed)"
+out=$(review signed-1 "$reg/hello-world:v1.0" | curl -s --cacert tls.crt -H 'Content-Type: application/json' --data @- "https://localhost:$wport/mutate")
+echo "$out" | summarise
+echo "$out" | grep -q '"allowed":true' || { echo "demo: the signed pod was not admitted" >&2; exit 1; }
+show "POST /validate: a Pod running $reg/unsigned:v1 (unsigned)"
+out=$(review unsigned-1 "$reg/unsigned:v1" | curl -s --cacert tls.crt -H 'Content-Type: application/json' --data @- "https://localhost:$wport/validate")
+echo "$out" | summarise
+echo "$out" | grep -q '"allowed":false' || { echo "demo: the unsigned pod was admitted" >&2; exit 1; }
+echo
+echo "demo: all scenarios passed"
