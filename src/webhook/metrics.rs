@@ -52,11 +52,13 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     config_valid: Gauge,
     config_generation: Gauge,
+    cached_verdicts: Gauge,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
     [
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        10.0,
     ]
     .into_iter()
 }
@@ -120,6 +122,8 @@ impl Metrics {
             "Generation of the trust configuration in use",
             config_generation.clone(),
         );
+        let cached_verdicts = Gauge::default();
+        registry.register("cached_verdicts", "Verdicts held in the cache (fresh or expired, not yet evicted)", cached_verdicts.clone());
         Arc::new(Metrics {
             registry,
             admissions,
@@ -131,6 +135,7 @@ impl Metrics {
             reloads,
             config_valid,
             config_generation,
+            cached_verdicts,
         })
     }
 
@@ -150,6 +155,10 @@ impl Metrics {
         if let Some(g) = generation {
             self.config_generation.set(g as i64);
         }
+    }
+
+    pub fn set_cached_verdicts(&self, n: usize) {
+        self.cached_verdicts.set(n as i64);
     }
 
     /// The Prometheus text exposition.

@@ -156,6 +156,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.set_cached_verdicts(state.engine.cached_verdicts());
     (
         [(
             header::CONTENT_TYPE,
