@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cert;
 pub mod cli;
+pub mod cluster;
 pub mod crypto;
 pub mod digest;
 pub mod engine;

@@ -38,8 +38,12 @@ pub(crate) struct WebhookArgs {
     #[arg(long)]
     tls_key_file: PathBuf,
     /// Trust directory (trustpolicy.json + x509 stores); reloaded when it changes.
+    /// Without it, the ConfigMaps of --namespace are watched (in a cluster).
     #[arg(long)]
-    trust_dir: PathBuf,
+    trust_dir: Option<PathBuf>,
+    /// Namespace of the trust ConfigMaps; default: the service account's.
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
     /// Registry reached over plain HTTP (repeatable), e.g. localhost:5000.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
@@ -105,6 +109,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
         tls_cert: args.tls_cert_file,
         tls_key: args.tls_key_file,
         trust_dir: args.trust_dir,
+        namespace: args.namespace,
         deadline,
         pin_templates: args.pin_templates,
         registry: RegistryOptions {

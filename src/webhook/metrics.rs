@@ -123,7 +123,11 @@ impl Metrics {
             config_generation.clone(),
         );
         let cached_verdicts = Gauge::default();
-        registry.register("cached_verdicts", "Verdicts held in the cache (fresh or expired, not yet evicted)", cached_verdicts.clone());
+        registry.register(
+            "cached_verdicts",
+            "Verdicts held in the cache (fresh or expired, not yet evicted)",
+            cached_verdicts.clone(),
+        );
         Arc::new(Metrics {
             registry,
             admissions,

@@ -36,7 +36,10 @@ pub struct WebhookOptions {
     pub listen: SocketAddr,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
-    pub trust_dir: PathBuf,
+    /// Trust directory; without it, ConfigMaps of `namespace` (in a cluster).
+    pub trust_dir: Option<PathBuf>,
+    /// The namespace whose ConfigMaps hold the trust configuration.
+    pub namespace: Option<String>,
     /// All images of one review are verified within this.
     pub deadline: Duration,
     /// Pin pod templates too (Deployments, CronJobs, …), not only Pods.
@@ -88,12 +91,26 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub async fn run(options: WebhookOptions) -> Result<(), String> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let state = AppState::new(&options)?;
-    sources::load_trust_dir(&state, &options.trust_dir);
-    tokio::spawn(sources::watch_trust_dir(
-        state.clone(),
-        options.trust_dir.clone(),
-        options.reload_interval,
-    ));
+    match &options.trust_dir {
+        Some(dir) => {
+            sources::load_trust_dir(&state, dir);
+            tokio::spawn(sources::watch_trust_dir(
+                state.clone(),
+                dir.clone(),
+                options.reload_interval,
+            ));
+        }
+        None => {
+            let namespace = crate::cluster::own_namespace(options.namespace.as_deref())?;
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| format!("Kubernetes client (in-cluster or kubeconfig): {e}"))?;
+            let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                kube::Api::namespaced(client, &namespace);
+            tracing::info!(%namespace, "watching trust policy and store ConfigMaps");
+            tokio::spawn(crate::cluster::watch_configmaps(api, state.clone()));
+        }
+    }
     let tls =
         axum_server::tls_rustls::RustlsConfig::from_pem_file(&options.tls_cert, &options.tls_key)
             .await
@@ -156,7 +173,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    state.metrics.set_cached_verdicts(state.engine.cached_verdicts());
+    state
+        .metrics
+        .set_cached_verdicts(state.engine.cached_verdicts());
     (
         [(
             header::CONTENT_TYPE,

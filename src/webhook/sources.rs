@@ -10,19 +10,39 @@ use std::time::Duration;
 use super::AppState;
 use crate::policy::TrustPolicy;
 
-/// Loads the trust directory once; a bad one leaves the webhook not ready.
-pub(super) fn load_trust_dir(state: &AppState, dir: &Path) {
-    match TrustPolicy::load_dir(dir) {
+/// Installs a new configuration, or reports why it was kept out: the last
+/// good one stays (or, before any, the webhook stays not ready).
+fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
+    match result {
         Ok(policy) => {
             let generation = state.engine.set_policy(policy);
             state.metrics.reload(true, Some(generation));
-            tracing::info!(dir = %dir.display(), generation, "trust policy loaded");
+            tracing::info!(source, generation, "trust policy loaded");
+        }
+        Err(reason) if state.engine.is_ready() => {
+            state.metrics.reload(false, None);
+            tracing::warn!(source, %reason, "trust policy change is invalid; keeping the last good configuration");
         }
         Err(reason) => {
             state.metrics.reload(false, None);
-            tracing::error!(dir = %dir.display(), %reason, "trust policy is invalid; not ready until it is fixed");
+            tracing::error!(source, %reason, "trust policy is invalid; not ready until it is fixed");
         }
     }
+}
+
+impl crate::cluster::PolicySink for AppState {
+    fn apply(&self, result: Result<TrustPolicy, String>) {
+        apply(self, "ConfigMaps", result);
+    }
+}
+
+/// Loads the trust directory once; a bad one leaves the webhook not ready.
+pub(super) fn load_trust_dir(state: &AppState, dir: &Path) {
+    apply(
+        state,
+        &dir.display().to_string(),
+        TrustPolicy::load_dir(dir),
+    );
 }
 
 /// Re-reads the trust directory when its files change; a bad change keeps
@@ -36,17 +56,11 @@ pub(super) async fn watch_trust_dir(state: Arc<AppState>, dir: PathBuf, every: D
             continue;
         }
         last = now;
-        match TrustPolicy::load_dir(&dir) {
-            Ok(policy) => {
-                let generation = state.engine.set_policy(policy);
-                state.metrics.reload(true, Some(generation));
-                tracing::info!(dir = %dir.display(), generation, "trust policy reloaded");
-            }
-            Err(reason) => {
-                state.metrics.reload(false, None);
-                tracing::warn!(dir = %dir.display(), %reason, "trust policy change is invalid; keeping the last good configuration");
-            }
-        }
+        apply(
+            &state,
+            &dir.display().to_string(),
+            TrustPolicy::load_dir(&dir),
+        );
     }
 }
 

@@ -1,0 +1,138 @@
+//! In-cluster configuration: the trust policy and trust stores held in
+//! ConfigMaps of the webhook's own namespace, watched with kube-rs.
+//!
+//! - the ConfigMap labelled `nv2.io/trust-policy` holds `trustpolicy.json`;
+//! - each ConfigMap labelled `nv2.io/trust-store` = `ca` | `signingAuthority`
+//!   is a store named after the ConfigMap; every data entry is a PEM bundle.
+//!
+//! Each change rebuilds the whole configuration off the request path and
+//! hands it to a [`PolicySink`]; a bad one is reported and the sink keeps the
+//! last good configuration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+
+use crate::cert::Certificate;
+use crate::policy::{Stores, TrustPolicy};
+
+pub const POLICY_LABEL: &str = "nv2.io/trust-policy";
+pub const STORE_LABEL: &str = "nv2.io/trust-store";
+pub const POLICY_KEY: &str = "trustpolicy.json";
+
+/// Receives each rebuilt configuration, or why it could not be built.
+pub trait PolicySink: Send + Sync {
+    fn apply(&self, result: Result<TrustPolicy, String>);
+}
+
+/// Builds the trust policy from the ConfigMaps of the namespace.
+pub fn build_policy<'a>(
+    configmaps: impl IntoIterator<Item = &'a ConfigMap>,
+) -> Result<TrustPolicy, String> {
+    let mut policy: Option<(&str, &[u8])> = None;
+    let mut stores = Stores::new();
+    for cm in configmaps {
+        let name = cm.metadata.name.as_deref().unwrap_or("");
+        let labels = cm.metadata.labels.as_ref();
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        let data = cm.data.as_ref().unwrap_or(&EMPTY);
+        if labels.is_some_and(|l| l.contains_key(POLICY_LABEL)) {
+            let json = data.get(POLICY_KEY).ok_or_else(|| {
+                format!("ConfigMap {name} (labelled {POLICY_LABEL}) has no {POLICY_KEY} key")
+            })?;
+            if let Some((other, _)) = policy {
+                return Err(format!(
+                    "two ConfigMaps are labelled {POLICY_LABEL}: {other} and {name}; keep one"
+                ));
+            }
+            policy = Some((name, json.as_bytes()));
+        }
+        if let Some(kind) = labels.and_then(|l| l.get(STORE_LABEL)) {
+            if !matches!(kind.as_str(), "ca" | "signingAuthority") {
+                return Err(format!(
+                    "ConfigMap {name}: label {STORE_LABEL}={kind:?} must be ca or signingAuthority"
+                ));
+            }
+            let mut certs = Vec::new();
+            for (key, pem) in data {
+                let parsed = Certificate::from_pem(pem.as_bytes())
+                    .map_err(|e| format!("ConfigMap {name}, key {key}: {e}"))?;
+                certs.extend(parsed);
+            }
+            stores.insert(format!("{kind}:{name}"), certs);
+        }
+    }
+    let (name, json) =
+        policy.ok_or_else(|| format!("no ConfigMap labelled {POLICY_LABEL} in the namespace"))?;
+    TrustPolicy::parse(json, &stores).map_err(|e| format!("ConfigMap {name}: {e}"))
+}
+
+/// What of the ConfigMaps matters, so that unrelated changes cause no rebuild.
+fn fingerprint(
+    configmaps: &[Arc<ConfigMap>],
+) -> Vec<(String, BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let mut out: Vec<_> = configmaps
+        .iter()
+        .filter(|cm| {
+            cm.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(POLICY_LABEL) || l.contains_key(STORE_LABEL))
+        })
+        .map(|cm| {
+            (
+                cm.metadata.name.clone().unwrap_or_default(),
+                cm.metadata.labels.clone().unwrap_or_default(),
+                cm.data.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Watches the ConfigMaps of `api`'s namespace and feeds `sink` a new
+/// configuration whenever the relevant ones change. Runs until the stream
+/// ends (it does not: the watcher re-lists after errors, with backoff).
+pub async fn watch_configmaps(api: Api<ConfigMap>, sink: Arc<dyn PolicySink>) {
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .boxed();
+    let mut last = None;
+    let mut stream = stream;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "ConfigMap watch failed; retrying");
+                continue;
+            }
+        }
+        let state = reader.state();
+        let now = fingerprint(&state);
+        if last.as_ref() == Some(&now) {
+            continue;
+        }
+        last = Some(now);
+        sink.apply(build_policy(state.iter().map(|cm| cm.as_ref())));
+    }
+}
+
+/// The namespace the webhook runs in: `--namespace`, else the service account's.
+pub fn own_namespace(flag: Option<&str>) -> Result<String, String> {
+    if let Some(ns) = flag {
+        return Ok(ns.to_owned());
+    }
+    const SA_NS: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+    std::fs::read_to_string(SA_NS)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| {
+            format!("cannot tell the namespace ({SA_NS}: {e}); pass --namespace or --trust-dir")
+        })
+}
