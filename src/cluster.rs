@@ -136,3 +136,96 @@ pub fn own_namespace(flag: Option<&str>) -> Result<String, String> {
             format!("cannot tell the namespace ({SA_NS}: {e}); pass --namespace or --trust-dir")
         })
 }
+
+/// (namespace, service account, the pod's pull secret names).
+type WorkloadKey = (String, String, Vec<String>);
+
+/// A workload's registry credentials, read through the API for the request:
+/// the pod spec's `imagePullSecrets`, then its service account's. Answers are
+/// cached briefly per (namespace, service account, secret names).
+pub struct PullSecrets {
+    client: kube::Client,
+    cache: crate::cache::TtlCache<WorkloadKey, Result<Vec<crate::registry::DockerConfig>, String>>,
+    ttl: std::time::Duration,
+}
+
+impl PullSecrets {
+    pub fn new(client: kube::Client, ttl: std::time::Duration) -> Self {
+        PullSecrets {
+            client,
+            cache: crate::cache::TtlCache::new(10_000),
+            ttl,
+        }
+    }
+
+    /// The Docker configs of the workload's pull secrets, pod's first.
+    pub async fn for_workload(
+        &self,
+        namespace: &str,
+        pod_secrets: &[String],
+        service_account: &str,
+    ) -> Result<Vec<crate::registry::DockerConfig>, String> {
+        let key = (
+            namespace.to_owned(),
+            service_account.to_owned(),
+            pod_secrets.to_vec(),
+        );
+        let ttl = self.ttl;
+        self.cache
+            .get_or_compute(
+                key,
+                || read_pull_secrets(&self.client, namespace, pod_secrets, service_account),
+                |_| ttl,
+            )
+            .await
+            .0
+    }
+}
+
+async fn read_pull_secrets(
+    client: &kube::Client,
+    namespace: &str,
+    pod_secrets: &[String],
+    service_account: &str,
+) -> Result<Vec<crate::registry::DockerConfig>, String> {
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    let sa_api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let sa = sa_api
+        .get_opt(service_account)
+        .await
+        .map_err(|e| format!("cannot read service account {namespace}/{service_account}: {e}"))?;
+    let mut names: Vec<String> = pod_secrets.to_vec();
+    for s in sa.and_then(|sa| sa.image_pull_secrets).unwrap_or_default() {
+        if !names.contains(&s.name) {
+            names.push(s.name);
+        }
+    }
+    let secret_api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut configs = Vec::new();
+    for name in names {
+        // A missing secret is skipped, as the kubelet does.
+        let Some(secret) = secret_api
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("cannot read pull secret {namespace}/{name}: {e}"))?
+        else {
+            continue;
+        };
+        let data = secret.data.unwrap_or_default();
+        let config = match secret.type_.as_deref() {
+            Some("kubernetes.io/dockerconfigjson") => data
+                .get(".dockerconfigjson")
+                .map(|b| crate::registry::DockerConfig::from_json(&b.0)),
+            Some("kubernetes.io/dockercfg") => data
+                .get(".dockercfg")
+                .map(|b| crate::registry::DockerConfig::from_dockercfg(&b.0)),
+            _ => None,
+        };
+        match config {
+            Some(Ok(c)) => configs.push(c),
+            Some(Err(e)) => return Err(format!("pull secret {namespace}/{name}: {e}")),
+            None => {}
+        }
+    }
+    Ok(configs)
+}

@@ -14,7 +14,8 @@ use crate::cache::{Lookup, TtlCache};
 use crate::digest::Digest;
 use crate::policy::TrustPolicy;
 use crate::reference::Reference;
-use crate::registry::{Registry, RegistryError};
+use crate::registry::auth::Basic;
+use crate::registry::{Credentials, Registry, RegistryError, RegistryOptions};
 use crate::verifier::{Check, Requirements, Subject};
 
 /// What to do with one image.
@@ -78,7 +79,8 @@ pub struct LoadedPolicy {
     pub generation: u64,
 }
 
-type VerdictKey = (String, Digest, u64);
+/// (repository, digest, policy generation, credential id).
+type VerdictKey = (String, Digest, u64, u64);
 
 #[derive(Clone)]
 struct Verified {
@@ -86,29 +88,73 @@ struct Verified {
 }
 
 /// Image verification under a trust policy, with caches.
+///
+/// Registry access depends on credentials, so every cache key carries the id
+/// of the credentials used for the image's registry (none, the webhook's own,
+/// or a workload's pull secret): a verdict or tag answer obtained with one
+/// tenant's credentials is never served to a request that did not present
+/// the same credentials.
 pub struct Engine {
-    registry: Registry,
+    base: RegistryOptions,
+    registries: std::sync::Mutex<std::collections::HashMap<u64, Arc<Registry>>>,
     policy: RwLock<Option<Arc<LoadedPolicy>>>,
     verdicts: TtlCache<VerdictKey, Verified>,
-    tags: TtlCache<String, Result<(Digest, u64), RegistryError>>,
+    tags: TtlCache<(u64, String), Result<(Digest, u64), RegistryError>>,
     ttls: CacheTtls,
     observer: Option<Arc<dyn EngineObserver>>,
 }
 
 impl Engine {
+    /// `base` says how to reach registries; its credentials are the default ones.
     pub fn new(
-        registry: Registry,
+        base: RegistryOptions,
         ttls: CacheTtls,
         observer: Option<Arc<dyn EngineObserver>>,
-    ) -> Self {
-        Engine {
-            registry,
+    ) -> Result<Self, String> {
+        // Fail early on options that cannot make a client (a bad CA file).
+        Registry::new(base.clone())?;
+        Ok(Engine {
+            base,
+            registries: std::sync::Mutex::new(std::collections::HashMap::new()),
             policy: RwLock::new(None),
             verdicts: TtlCache::new(200_000),
             tags: TtlCache::new(50_000),
             ttls,
             observer,
+        })
+    }
+
+    /// The default credentials (the webhook's own Docker config).
+    pub fn credentials(&self) -> &Credentials {
+        &self.base.credentials
+    }
+
+    /// A registry client that presents exactly `basic` (or nothing), and its id.
+    fn registry_for(&self, basic: Option<Basic>) -> Result<(u64, Arc<Registry>), String> {
+        use std::hash::{Hash, Hasher};
+        let id = match &basic {
+            None => 0,
+            Some(b) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (&b.username, &b.password).hash(&mut h);
+                h.finish() | 1
+            }
+        };
+        let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = map.get(&id) {
+            return Ok((id, r.clone()));
         }
+        if map.len() >= 1024 {
+            map.clear();
+        }
+        let mut options = self.base.clone();
+        options.credentials = match basic {
+            Some(b) => Credentials::explicit(b.username, b.password),
+            None => Credentials::anonymous(),
+        };
+        let registry = Arc::new(Registry::new(options)?);
+        map.insert(id, registry.clone());
+        Ok((id, registry))
     }
 
     /// Swaps in a new policy atomically; cached verdicts of older generations
@@ -142,8 +188,14 @@ impl Engine {
             .unwrap_or(false)
     }
 
-    /// Verifies one image reference under the current policy.
+    /// Verifies one image reference under the current policy, with the default credentials.
     pub async fn check(&self, image: &str) -> ImageOutcome {
+        self.check_with(image, None).await
+    }
+
+    /// Verifies one image reference; `credentials` replace the defaults (a
+    /// workload's pull secrets layered over the webhook's own).
+    pub async fn check_with(&self, image: &str, credentials: Option<&Credentials>) -> ImageOutcome {
         let mut out = ImageOutcome {
             image: image.to_owned(),
             policy: None,
@@ -174,7 +226,17 @@ impl Engine {
             out.decision = Decision::Allow;
             return out;
         }
-        let (digest, size) = match self.resolve(&r).await {
+        let basic = credentials
+            .unwrap_or(&self.base.credentials)
+            .for_host(r.registry());
+        let (cred_id, registry) = match self.registry_for(basic) {
+            Ok(x) => x,
+            Err(e) => {
+                out.decision = fail(audit, e);
+                return out;
+            }
+        };
+        let (digest, size) = match self.resolve(&registry, cred_id, &r).await {
             Ok(d) => d,
             Err(e) => {
                 out.decision = fail(audit, format!("cannot resolve the image: {e}"));
@@ -182,7 +244,7 @@ impl Engine {
             }
         };
         out.digest = Some(digest.clone());
-        let key = (r.repo_name(), digest.clone(), loaded.generation);
+        let key = (r.repo_name(), digest.clone(), loaded.generation, cred_id);
         let subject = Subject { digest, size };
         let by_digest = r.by_digest(subject.digest.clone());
         let (verified, lookup) = self
@@ -196,8 +258,7 @@ impl Engine {
                         now: crate::time::now(),
                     };
                     let verdict =
-                        crate::remote::verify_linked(&self.registry, &by_digest, &subject, &req)
-                            .await;
+                        crate::remote::verify_linked(&registry, &by_digest, &subject, &req).await;
                     let decision = match verdict {
                         Err(e) => fail(audit, format!("cannot fetch signatures: {e}")),
                         Ok(v) if v.passes(&policy.level.enforced()) => {
@@ -243,16 +304,21 @@ impl Engine {
     }
 
     /// Tag → (digest, size); a digest reference needs no request.
-    async fn resolve(&self, r: &Reference) -> Result<(Digest, Option<u64>), RegistryError> {
+    async fn resolve(
+        &self,
+        registry: &Registry,
+        cred_id: u64,
+        r: &Reference,
+    ) -> Result<(Digest, Option<u64>), RegistryError> {
         if let Some(d) = r.digest() {
             return Ok((d.clone(), None));
         }
         let (res, lookup) = self
             .tags
             .get_or_compute(
-                r.to_string(),
+                (cred_id, r.to_string()),
                 || async {
-                    self.registry
+                    registry
                         .get_manifest(r)
                         .await
                         .map(|m| (m.digest, m.bytes.len() as u64))

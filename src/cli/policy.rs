@@ -11,7 +11,7 @@ use super::{CliError, CliResult, OutputFormat, VerifyArgs};
 use crate::engine::{CacheTtls, Decision, Engine};
 use crate::policy::TrustPolicy;
 use crate::reference::Reference;
-use crate::registry::{Credentials, DockerConfig, Registry, RegistryOptions};
+use crate::registry::{Credentials, DockerConfig, RegistryOptions};
 use crate::target::Target;
 use crate::webhook::WebhookOptions;
 
@@ -56,6 +56,9 @@ pub(crate) struct WebhookArgs {
     /// Every image of a review is verified within this (below the webhook's timeoutSeconds).
     #[arg(long, default_value = "8s")]
     deadline: String,
+    /// Read each workload's imagePullSecrets (pod and service account) through the API.
+    #[arg(long)]
+    workload_pull_secrets: bool,
     /// Also pin pod templates (Deployments, CronJobs, …) to digests; GitOps tools will see drift.
     #[arg(long)]
     pin_templates: bool,
@@ -127,6 +130,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
             tag: duration(&args.tag_cache_ttl)?,
         },
         reload_interval: duration(&args.reload_interval)?,
+        workload_pull_secrets: args.workload_pull_secrets,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -197,9 +201,12 @@ pub(super) fn verify_with_policy(dir: &Path, args: &VerifyArgs) -> CliResult {
         }
     };
     let policy = TrustPolicy::load_dir(dir).map_err(CliError::Input)?;
-    let registry =
-        Registry::new(registry_client_options(&args.registry)?).map_err(CliError::Input)?;
-    let engine = Engine::new(registry, CacheTtls::default(), None);
+    let engine = Engine::new(
+        registry_client_options(&args.registry)?,
+        CacheTtls::default(),
+        None,
+    )
+    .map_err(CliError::Input)?;
     engine.set_policy(policy);
     let outcome = block_on(engine.check(&image.to_string()));
     if let OutputFormat::Json = args.output {

@@ -41,7 +41,8 @@ impl Basic {
 pub struct Credentials {
     /// Used for every host (the CLI talks to one registry at a time).
     explicit: Option<Basic>,
-    docker: Option<DockerConfig>,
+    /// Searched in order; the first with an entry for the host wins.
+    docker: Vec<DockerConfig>,
 }
 
 impl Credentials {
@@ -54,14 +55,24 @@ impl Credentials {
     pub fn explicit(username: String, password: String) -> Self {
         Credentials {
             explicit: Some(Basic { username, password }),
-            docker: None,
+            docker: Vec::new(),
         }
     }
 
     /// Adds a Docker config file as a fallback source.
     pub fn with_docker_config(mut self, config: DockerConfig) -> Self {
-        self.docker = Some(config);
+        self.docker.push(config);
         self
+    }
+
+    /// Workload credentials first (a pod's pull secrets), then these.
+    pub fn layered_under(&self, workload: Vec<DockerConfig>) -> Self {
+        let mut docker = workload;
+        docker.extend(self.docker.iter().cloned());
+        Credentials {
+            explicit: self.explicit.clone(),
+            docker,
+        }
     }
 
     /// Credentials for registry `host` (as written in references, e.g. `docker.io`).
@@ -69,7 +80,7 @@ impl Credentials {
         if let Some(b) = &self.explicit {
             return Some(b.clone());
         }
-        self.docker.as_ref().and_then(|d| d.for_host(host))
+        self.docker.iter().find_map(|d| d.for_host(host))
     }
 }
 
@@ -82,6 +93,10 @@ pub struct DockerConfig {
     cred_helpers: HashMap<String, String>,
     #[serde(default, rename = "credsStore")]
     creds_store: Option<String>,
+    /// Credential helpers run only for the user's own config file, never for
+    /// configs that came from elsewhere (a tenant's pull secret).
+    #[serde(skip)]
+    helpers_allowed: bool,
 }
 
 #[derive(Clone, Default, Deserialize)]
@@ -125,7 +140,17 @@ impl DockerConfig {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
     }
 
-    /// Parses config JSON from memory (a mounted pull secret, say).
+    /// The legacy `.dockercfg` form: the `auths` map alone.
+    pub fn from_dockercfg(bytes: &[u8]) -> Result<Self, String> {
+        let auths = serde_json::from_slice(bytes)
+            .map_err(|e| format!("dockercfg: {}", e.to_string().replace('\n', " ")))?;
+        Ok(DockerConfig {
+            auths,
+            ..DockerConfig::default()
+        })
+    }
+
+    /// Parses config JSON from memory (a pull secret); credential helpers are not run for it.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(bytes)
             .map_err(|e| format!("docker config: {}", e.to_string().replace('\n', " ")))
@@ -141,6 +166,9 @@ impl DockerConfig {
             {
                 return Some(b);
             }
+        }
+        if !self.helpers_allowed {
+            return None;
         }
         let helper = keys
             .iter()

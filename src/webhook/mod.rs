@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use futures_util::future::join_all;
 
 use crate::engine::{CacheTtls, Decision, Engine, ImageOutcome};
-use crate::registry::{Registry, RegistryOptions};
+use crate::registry::RegistryOptions;
 use metrics::{AdmissionLabels, Metrics};
 use review::{Scope, allow_json, decide, parse_review, response_json, scope};
 
@@ -48,6 +48,8 @@ pub struct WebhookOptions {
     pub ttls: CacheTtls,
     /// How often certificate and trust files are checked for changes.
     pub reload_interval: Duration,
+    /// Read each workload's pull secrets through the API for its images.
+    pub workload_pull_secrets: bool,
 }
 
 /// Shared by every request.
@@ -56,21 +58,26 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub deadline: Duration,
     pub pin_templates: bool,
+    /// Set when workload pull secrets are read (`--workload-pull-secrets`).
+    pub pull_secrets: Option<crate::cluster::PullSecrets>,
 }
 
 impl AppState {
     /// The engine and metrics for `options`.
-    pub fn new(options: &WebhookOptions) -> Result<Arc<Self>, String> {
+    pub fn new(
+        options: &WebhookOptions,
+        pull_secrets: Option<crate::cluster::PullSecrets>,
+    ) -> Result<Arc<Self>, String> {
         let metrics = Metrics::new();
         let mut registry_options = options.registry.clone();
         registry_options.observer = Some(metrics.clone());
-        let registry = Registry::new(registry_options)?;
-        let engine = Engine::new(registry, options.ttls, Some(metrics.clone()));
+        let engine = Engine::new(registry_options, options.ttls, Some(metrics.clone()))?;
         Ok(Arc::new(AppState {
             engine,
             metrics,
             deadline: options.deadline,
             pin_templates: options.pin_templates,
+            pull_secrets,
         }))
     }
 }
@@ -90,7 +97,24 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Runs the webhook until SIGTERM or Ctrl-C.
 pub async fn run(options: WebhookOptions) -> Result<(), String> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let state = AppState::new(&options)?;
+    let needs_api = options.trust_dir.is_none() || options.workload_pull_secrets;
+    let client = if needs_api {
+        Some(
+            kube::Client::try_default()
+                .await
+                .map_err(|e| format!("Kubernetes client (in-cluster or kubeconfig): {e}"))?,
+        )
+    } else {
+        None
+    };
+    let pull_secrets = match (&client, options.workload_pull_secrets) {
+        (Some(c), true) => Some(crate::cluster::PullSecrets::new(
+            c.clone(),
+            options.ttls.tag,
+        )),
+        _ => None,
+    };
+    let state = AppState::new(&options, pull_secrets)?;
     match &options.trust_dir {
         Some(dir) => {
             sources::load_trust_dir(&state, dir);
@@ -102,9 +126,7 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
         }
         None => {
             let namespace = crate::cluster::own_namespace(options.namespace.as_deref())?;
-            let client = kube::Client::try_default()
-                .await
-                .map_err(|e| format!("Kubernetes client (in-cluster or kubeconfig): {e}"))?;
+            let client = client.clone().ok_or("no Kubernetes client")?;
             let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
                 kube::Api::namespaced(client, &namespace);
             tracing::info!(%namespace, "watching trust policy and store ConfigMaps");
@@ -219,14 +241,19 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
         operation: req.operation.clone(),
         decision: decision.to_owned(),
     };
-    let (fields, is_pod) = match scope(&req) {
+    let (fields, is_pod, pull_secrets, service_account) = match scope(&req) {
         Ok(Scope::Ignore) => {
             state
                 .metrics
                 .admission(labels("ignored"), started.elapsed());
             return json_response(allow_json(&req.uid));
         }
-        Ok(Scope::Check { images, is_pod }) => (images, is_pod),
+        Ok(Scope::Check {
+            images,
+            is_pod,
+            pull_secrets,
+            service_account,
+        }) => (images, is_pod, pull_secrets, service_account),
         Err(reason) => {
             let r = review::Response {
                 allowed: false,
@@ -253,8 +280,43 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
     distinct.sort_unstable();
     distinct.dedup();
     let deadline = tokio::time::Instant::from_std(started) + state.deadline;
+    // With workload pull secrets, the workload's credentials come first.
+    let credentials = match &state.pull_secrets {
+        None => Ok(None),
+        Some(reader) => {
+            let namespace = req.namespace.as_deref().unwrap_or("default");
+            match tokio::time::timeout_at(
+                deadline,
+                reader.for_workload(namespace, &pull_secrets, &service_account),
+            )
+            .await
+            {
+                Ok(Ok(configs)) => Ok(Some(state.engine.credentials().layered_under(configs))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => {
+                    Err("reading the workload's pull secrets did not finish in time".to_owned())
+                }
+            }
+        }
+    };
+    let credentials = &credentials;
     let outcomes: Vec<ImageOutcome> = join_all(distinct.iter().map(|image| async move {
-        match tokio::time::timeout_at(deadline, state.engine.check(image)).await {
+        let creds = match credentials {
+            Ok(c) => c.as_ref(),
+            Err(reason) => {
+                return ImageOutcome {
+                    image: (*image).to_owned(),
+                    policy: None,
+                    digest: None,
+                    decision: if state.engine.is_audit(image) {
+                        Decision::Warn(reason.clone())
+                    } else {
+                        Decision::Deny(reason.clone())
+                    },
+                };
+            }
+        };
+        match tokio::time::timeout_at(deadline, state.engine.check_with(image, creds)).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 let reason = format!("verification did not finish within {:?}", state.deadline);

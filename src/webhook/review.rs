@@ -94,6 +94,10 @@ pub enum Scope {
     Check {
         images: Vec<ImageField>,
         is_pod: bool,
+        /// The pod spec's `imagePullSecrets` names.
+        pull_secrets: Vec<String>,
+        /// The pod spec's service account (`default` when unset).
+        service_account: String,
     },
 }
 
@@ -129,9 +133,27 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, String> {
             }
         }
     }
+    let pull_secrets = spec
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| s.get("name").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let service_account = spec
+        .get("serviceAccountName")
+        .or_else(|| spec.get("serviceAccount"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_owned();
     Ok(Scope::Check {
         images,
         is_pod: req.kind.kind == "Pod",
+        pull_secrets,
+        service_account,
     })
 }
 
@@ -261,9 +283,16 @@ mod tests {
             ),
         ];
         for (kind, group, obj, base) in cases {
-            let Scope::Check { images, is_pod } = scope(&review(kind, group, obj)).unwrap() else {
+            let Scope::Check {
+                images,
+                is_pod,
+                service_account,
+                ..
+            } = scope(&review(kind, group, obj)).unwrap()
+            else {
                 panic!("{kind} ignored")
             };
+            assert_eq!(service_account, "default");
             assert_eq!(is_pod, kind == "Pod");
             assert_eq!(images.len(), 4, "{kind}");
             assert_eq!(images[0].pointer, format!("{base}/initContainers/0/image"));
