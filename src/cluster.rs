@@ -71,10 +71,11 @@ pub fn build_policy<'a>(
     TrustPolicy::parse(json, &stores).map_err(|e| format!("ConfigMap {name}: {e}"))
 }
 
+/// Name, labels and data of one relevant ConfigMap.
+type Relevant = (String, BTreeMap<String, String>, BTreeMap<String, String>);
+
 /// What of the ConfigMaps matters, so that unrelated changes cause no rebuild.
-fn fingerprint(
-    configmaps: &[Arc<ConfigMap>],
-) -> Vec<(String, BTreeMap<String, String>, BTreeMap<String, String>)> {
+fn fingerprint(configmaps: &[Arc<ConfigMap>]) -> Vec<Relevant> {
     let mut out: Vec<_> = configmaps
         .iter()
         .filter(|cm| {
