@@ -42,7 +42,7 @@ struct Review {
     #[serde(rename = "apiVersion")]
     api_version: String,
     kind: String,
-    request: Option<AdmissionRequest>,
+    request: Option<Value>,
 }
 
 /// Parses an AdmissionReview; every refusal is a one-line reason for a 400.
@@ -61,6 +61,12 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, String> {
         ));
     }
     let request = review.request.ok_or("AdmissionReview has no request")?;
+    let request: AdmissionRequest = serde_json::from_value(request).map_err(|e| {
+        format!(
+            "malformed AdmissionReview request: {}",
+            e.to_string().replace('\n', " ")
+        )
+    })?;
     if request.uid.is_empty() {
         return Err("AdmissionReview request has no uid".into());
     }
