@@ -16,7 +16,7 @@ test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	bash scripts/check-chart.sh
-	$(CARGO) test --locked
+	$(CARGO) test --locked --lib --bins --tests
 
 bench:
 	$(CARGO) bench --locked
