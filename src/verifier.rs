@@ -15,6 +15,12 @@ use crate::reference::Reference;
 use crate::signature::{Envelope, SignatureEntry, decode_base64};
 use crate::trust::TrustMaterial;
 
+/// At most this many signatures of one file are checked (co-signatures are a
+/// handful; thousands in a 1 MiB file would only be a way to burn CPU).
+pub const MAX_SIGNATURES: usize = 32;
+/// At most this many certificates in one `x5c` chain.
+pub const MAX_CHAIN: usize = 10;
+
 /// What a signature must sign: the manifest's digest, and its size when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
@@ -209,9 +215,19 @@ pub fn verify_envelope(envelope: &Envelope, subject: &Subject, req: &Requirement
     let signatures = envelope
         .signatures()
         .iter()
+        .take(MAX_SIGNATURES)
         .enumerate()
         .map(|(i, entry)| verify_entry(i + 1, entry, envelope, req))
         .collect();
+    if envelope.signatures().len() > MAX_SIGNATURES {
+        content_failures.push(Failure::new(
+            Check::Integrity,
+            format!(
+                "the file holds {} signatures; at most {MAX_SIGNATURES} are accepted",
+                envelope.signatures().len()
+            ),
+        ));
+    }
     Verdict {
         digest: subject.digest.clone(),
         content_failures,
@@ -291,6 +307,12 @@ fn signer_key<'a>(
     if let Some(x5c) = &entry.x5c {
         if x5c.is_empty() {
             return Err("\"x5c\" is empty".into());
+        }
+        if x5c.len() > MAX_CHAIN {
+            return Err(format!(
+                "\"x5c\" holds {} certificates; at most {MAX_CHAIN} are accepted",
+                x5c.len()
+            ));
         }
         let mut chain = Vec::with_capacity(x5c.len());
         for (i, b64) in x5c.iter().enumerate() {

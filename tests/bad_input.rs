@@ -606,3 +606,27 @@ fn unusable_targets_and_files_are_input_errors() {
     ])
     .fails(2, "does not match its digest");
 }
+
+#[test]
+fn oversized_signature_lists_and_chains_are_refused() {
+    let (env, digest, size) = setup();
+    let one = String::from_utf8(kid_signed(&env, &content(&digest, size))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let entry = v["signatures"][0].to_string();
+    let signed = &one[one.find("{\"digest\"").unwrap()..one.find(",\"signatures\"").unwrap()];
+    let many = format!(
+        r#"{{"signed":{signed},"signatures":[{}]}}"#,
+        vec![entry.as_str(); 33].join(",")
+    );
+    env.write("many.nv2", many);
+    verify(&env, "many.nv2").fails(1, "holds 33 signatures; at most 32");
+    let cert_b64: String = String::from_utf8(env.read("cert.pem"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let chain = vec![format!("\"{cert_b64}\""); 11].join(",");
+    let long = one.replace("\"kid\":", &format!("\"x5c\":[{chain}],\"k\":"));
+    env.write("long.nv2", long);
+    verify(&env, "long.nv2").fails(1, "holds 11 certificates; at most 10");
+}
