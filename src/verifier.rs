@@ -296,7 +296,9 @@ fn verify_entry(
         report.failures = integrity(e.to_string());
         return report;
     }
-    report.failures = authenticity(&key, envelope, req);
+    let (failures, trusted) = authenticity(&key, envelope, req);
+    report.signer = Some(trusted.subject().to_owned());
+    report.failures = failures;
     report
 }
 
@@ -341,17 +343,25 @@ fn signer_key<'a>(
         .ok_or_else(|| format!("kid {} matches no trusted certificate", shorten(kid)))
 }
 
-fn authenticity(key: &SignerKey<'_>, envelope: &Envelope, req: &Requirements<'_>) -> Vec<Failure> {
+/// Authenticity checks; returns the failures and the certificate whose facts
+/// were used. Those facts (validity, key usage, subject, names) come only from
+/// a trusted certificate: the pinned one when the key is pinned — an `x5c`
+/// leaf with a pinned key is unsigned metadata whose fields an attacker could
+/// rewrite — or the `x5c` leaf once webpki has validated its chain.
+fn authenticity<'a>(
+    key: &'a SignerKey<'a>,
+    envelope: &Envelope,
+    req: &'a Requirements<'_>,
+) -> (Vec<Failure>, &'a Certificate) {
     let fail = |reason: String| Failure::new(Check::Authenticity, reason);
-    let leaf = key.leaf();
-    let mut failures = Vec::new();
-    let trusted = match key {
-        SignerKey::Pinned(_) => leaf.check_validity(req.now),
-        SignerKey::Chain(chain) => match req.trust.pinned_by_key(leaf.public_key()) {
-            Some(_) => leaf.check_validity(req.now),
-            None => req.trust.verify_chain(chain, req.now),
+    let (leaf, trusted) = match key {
+        SignerKey::Pinned(cert) => (*cert, cert.check_validity(req.now)),
+        SignerKey::Chain(chain) => match req.trust.pinned_by_key(chain[0].public_key()) {
+            Some(pinned) => (pinned, pinned.check_validity(req.now)),
+            None => (&chain[0], req.trust.verify_chain(chain, req.now)),
         },
     };
+    let mut failures = Vec::new();
     if let Err(reason) = trusted {
         failures.push(fail(reason));
     }
@@ -387,5 +397,5 @@ fn authenticity(key: &SignerKey<'_>, envelope: &Envelope, req: &Requirements<'_>
             )));
         }
     }
-    failures
+    (failures, leaf)
 }
