@@ -85,6 +85,8 @@ type VerdictKey = (String, Digest, u64, u64);
 #[derive(Clone)]
 struct Verified {
     decision: Decision,
+    /// A pass must not be cached past the signature's or certificate's expiry.
+    valid_until: Option<i64>,
 }
 
 /// Image verification under a trust policy, with caches.
@@ -259,6 +261,7 @@ impl Engine {
                     };
                     let verdict =
                         crate::remote::verify_linked(&registry, &by_digest, &subject, &req).await;
+                    let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
                     let decision = match verdict {
                         Err(e) => fail(audit, format!("cannot fetch signatures: {e}")),
                         Ok(v) if v.passes(&policy.level.enforced()) => {
@@ -290,10 +293,19 @@ impl Engine {
                             Decision::Deny(_) => "denied",
                         });
                     }
-                    Verified { decision }
+                    Verified {
+                        decision,
+                        valid_until,
+                    }
                 },
                 |v| match v.decision {
-                    Decision::Allow => self.ttls.verified,
+                    Decision::Allow => match v.valid_until {
+                        Some(t) => {
+                            let left = (t - crate::time::now()).max(0) as u64;
+                            self.ttls.verified.min(Duration::from_secs(left))
+                        }
+                        None => self.ttls.verified,
+                    },
                     _ => self.ttls.failed,
                 },
             )

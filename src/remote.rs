@@ -120,6 +120,16 @@ impl RemoteVerdict {
             .any(|s| s.verdict.as_ref().is_ok_and(|v| v.passes(enforced)))
     }
 
+    /// Until when the passing signatures stay valid (the latest of them).
+    pub fn valid_until(&self) -> Option<i64> {
+        self.signatures
+            .iter()
+            .filter_map(|s| s.verdict.as_ref().ok())
+            .filter(|v| v.is_verified())
+            .filter_map(|v| v.valid_until())
+            .max()
+    }
+
     pub fn is_verified(&self) -> bool {
         self.passes(&[Check::Integrity, Check::Authenticity, Check::Expiry])
     }

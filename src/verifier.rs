@@ -111,6 +111,8 @@ pub struct SignatureReport {
     /// The signer's certificate subject, when a key was found.
     pub signer: Option<String>,
     pub key_id: Option<String>,
+    /// When the trusted signing certificate expires (Unix seconds).
+    pub cert_not_after: Option<i64>,
     pub failures: Vec<Failure>,
 }
 
@@ -133,9 +135,26 @@ pub struct Verdict {
     /// Failures of the signed content itself, shared by every signature.
     pub content_failures: Vec<Failure>,
     pub signatures: Vec<SignatureReport>,
+    /// The signed content's `exp`, when set (Unix seconds).
+    pub exp: Option<i64>,
 }
 
 impl Verdict {
+    /// Until when a pass stays a pass: the content's `exp`, and the expiry of
+    /// the latest-expiring certificate among the fully valid signatures.
+    /// Caches must not keep a verdict beyond it.
+    pub fn valid_until(&self) -> Option<i64> {
+        let certs = self
+            .signatures
+            .iter()
+            .filter(|s| s.failures.is_empty())
+            .filter_map(|s| s.cert_not_after)
+            .max();
+        match (self.exp, certs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
     /// Whether the file verifies when the checks in `enforced` are enforced:
     /// no enforced content failure, and at least one signature without an
     /// enforced failure.
@@ -232,6 +251,7 @@ pub fn verify_envelope(envelope: &Envelope, subject: &Subject, req: &Requirement
         digest: subject.digest.clone(),
         content_failures,
         signatures,
+        exp: (signed.exp != 0).then_some(signed.exp),
     }
 }
 
@@ -261,6 +281,7 @@ fn verify_entry(
         alg: entry.alg.clone(),
         signer: None,
         key_id: entry.kid.clone(),
+        cert_not_after: None,
         failures: Vec::new(),
     };
     let integrity = |reason: String| vec![Failure::new(Check::Integrity, reason)];
@@ -298,6 +319,7 @@ fn verify_entry(
     }
     let (failures, trusted) = authenticity(&key, envelope, req);
     report.signer = Some(trusted.subject().to_owned());
+    report.cert_not_after = Some(trusted.not_after());
     report.failures = failures;
     report
 }

@@ -547,3 +547,57 @@ fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
     }
     panic!("timed out waiting for {what}");
 }
+
+#[test]
+fn a_cached_pass_does_not_outlive_the_signature() {
+    let w = world();
+    w.env
+        .nv2(&[
+            "sign",
+            "-m",
+            "x509",
+            "-k",
+            "key.pem",
+            "-e",
+            "3s",
+            "-o",
+            "short.nv2",
+            "oci-layout:./hello:other",
+        ])
+        .ok();
+    w.reg.skopeo_copy(&w.env.layout("other"), "short:v1", &[]);
+    let target = format!("{}:v1", w.reg.url("short"));
+    w.env
+        .nv2(&[
+            "push",
+            "short.nv2",
+            "--insecure",
+            "--link",
+            &target,
+            &w.reg.url("short"),
+        ])
+        .ok();
+    let dir = w.env.path("trust-short");
+    write_trust_dir(
+        &dir,
+        &strict_policy(&[w.repo("short")]),
+        "test",
+        &[&w.env.path("cert.pem")],
+    );
+    // The verified-verdict TTL (1h here) is longer than the signature's life.
+    let wh = w.webhook(&dir, &["--cache-ttl", "1h"]);
+    let mut review = fixture("pod-create.json", &w.reg.host);
+    review["request"]["object"]["spec"]["containers"][0]["image"] =
+        json!(format!("{}/short:v1", w.reg.host));
+    assert_eq!(wh.review("/validate", &review)["allowed"], true);
+    std::thread::sleep(Duration::from_secs(4));
+    let resp = wh.review("/validate", &review);
+    assert_eq!(resp["allowed"], false, "a cached pass outlived exp: {resp}");
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{resp}"
+    );
+}
