@@ -52,6 +52,14 @@ pub struct Webhook {
 impl Webhook {
     /// Starts `nv2 webhook` with the trust directory `trust_dir` and extra flags.
     pub fn start(trust_dir: &Path, extra: &[&str]) -> Self {
+        let dir = trust_dir.display().to_string();
+        let mut args = vec!["--trust-dir", dir.as_str()];
+        args.extend(extra);
+        Self::start_with(&args, &[])
+    }
+
+    /// Starts `nv2 webhook` with these flags and environment variables.
+    pub fn start_with(extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let tls = tls_material("nv2 test CA");
         std::fs::write(dir.path().join("tls.crt"), &tls.cert_pem).unwrap();
@@ -65,10 +73,9 @@ impl Webhook {
             .arg(dir.path().join("tls.crt"))
             .arg("--tls-key-file")
             .arg(dir.path().join("tls.key"))
-            .arg("--trust-dir")
-            .arg(trust_dir)
             .args(["--reload-interval", "1s", "--log-format", "json"])
             .args(extra)
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -90,6 +97,18 @@ impl Webhook {
         };
         wh.wait_healthy();
         wh
+    }
+
+    /// Waits until GET /readyz answers 200.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.get("/readyz").0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("webhook did not become ready: {}", self.logs());
     }
 
     fn wait_healthy(&self) {
