@@ -743,3 +743,78 @@ fn corrupted_signature_manifests_and_blobs_are_refused() {
     env.nv2(&["link", "--insecure", &sig_ref, &target])
         .fails(2, "does not match its digest");
 }
+
+#[test]
+fn docker_credential_helpers_answer_for_the_users_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = setup();
+    let reg = TestRegistry::start(Auth::Htpasswd {
+        user: "carol".into(),
+        password: "helper-pw".into(),
+    });
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-o",
+        "s.nv2",
+        "oci-layout:./hello:dev",
+    ])
+    .ok();
+    reg.skopeo_copy(
+        &env.layout("dev"),
+        "helped:v1",
+        &["--dest-creds", "carol:helper-pw"],
+    );
+    let target = format!("{}:v1", reg.url("helped"));
+    env.nv2(&[
+        "push",
+        "s.nv2",
+        "--insecure",
+        "-u",
+        "carol",
+        "-p",
+        "helper-pw",
+        "--link",
+        &target,
+        &reg.url("helped"),
+    ])
+    .ok();
+    // A credential helper on PATH, as `docker login` with a store sets up.
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-nv2test");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"helper-pw\"}' \"$host\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for config in [
+        r#"{"credsStore":"nv2test"}"#.to_owned(),
+        format!(r#"{{"credHelpers":{{"{}":"nv2test"}}}}"#, reg.host),
+    ] {
+        let cfg_dir = env.path("docker");
+        std::fs::create_dir_all(&cfg_dir).unwrap();
+        std::fs::write(cfg_dir.join("config.json"), config).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nv2"))
+            .args(["verify", "-c", "cert.pem", "--insecure", &target])
+            .current_dir(env.dir.path())
+            .env("DOCKER_CONFIG", &cfg_dir)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

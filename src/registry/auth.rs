@@ -118,13 +118,19 @@ impl DockerConfig {
     /// Reads `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Self, String> {
         match crate::io::read_bounded(path, 1 << 20) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "docker config {}: {}",
-                    path.display(),
-                    e.to_string().replace('\n', " ")
-                )
-            }),
+            Ok(bytes) => serde_json::from_slice::<DockerConfig>(&bytes)
+                .map(|mut config| {
+                    // The user's own file: its credential helpers may run.
+                    config.helpers_allowed = true;
+                    config
+                })
+                .map_err(|e| {
+                    format!(
+                        "docker config {}: {}",
+                        path.display(),
+                        e.to_string().replace('\n', " ")
+                    )
+                }),
             Err(crate::io::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(DockerConfig::default())
             }
@@ -353,5 +359,16 @@ mod tests {
         assert_eq!(cfg.for_host("localhost:5000").unwrap().password, "s3cret");
         assert!(cfg.for_host("ghcr.io").is_none());
         assert!(!format!("{:?}", cfg.for_host("localhost:5000")).contains("s3cret"));
+    }
+
+    #[test]
+    fn only_the_users_own_config_may_run_helpers() {
+        let tenant = DockerConfig::from_json(br#"{"credsStore":"desktop"}"#).unwrap();
+        assert!(!tenant.helpers_allowed);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, br#"{"credsStore":"desktop"}"#).unwrap();
+        assert!(DockerConfig::load(&path).unwrap().helpers_allowed);
+        assert!(DockerConfig::from_dockercfg(br#"{}"#).is_ok_and(|c| !c.helpers_allowed));
     }
 }
