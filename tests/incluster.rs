@@ -102,36 +102,7 @@ fn configmaps_and_workload_pull_secrets_in_cluster_mode() {
         user: "team".into(),
         password: "team-pw".into(),
     });
-    env.nv2(&[
-        "sign",
-        "-m",
-        "x509",
-        "-k",
-        "key.pem",
-        "-o",
-        "s.nv2",
-        "oci-layout:./hello:dev",
-    ])
-    .ok();
-    reg.skopeo_copy(
-        &env.layout("dev"),
-        "hello-world:v1.0",
-        &["--dest-creds", "team:team-pw"],
-    );
-    let target = format!("{}:v1.0", reg.url("hello-world"));
-    env.nv2(&[
-        "push",
-        "s.nv2",
-        "--insecure",
-        "-u",
-        "team",
-        "-p",
-        "team-pw",
-        "--link",
-        &target,
-        &reg.url("hello-world"),
-    ])
-    .ok();
+    reg.publish_signed(&env, "hello-world", "v1.0", Some(("team", "team-pw")));
 
     let cert = String::from_utf8(env.read("cert.pem")).unwrap();
     let policy = json!({"version": "1.0", "trustPolicies": [{"name": "all", "registryScopes": ["*"],

@@ -102,36 +102,7 @@ fn one_tenants_credentials_never_lend_a_verdict_to_another() {
         user: "tenant".into(),
         password: "tenant-pw".into(),
     });
-    env.nv2(&[
-        "sign",
-        "-m",
-        "x509",
-        "-k",
-        "key.pem",
-        "-o",
-        "s.nv2",
-        "oci-layout:./hello:dev",
-    ])
-    .ok();
-    reg.skopeo_copy(
-        &env.layout("dev"),
-        "private:v1",
-        &["--dest-creds", "tenant:tenant-pw"],
-    );
-    let target = format!("{}:v1", reg.url("private"));
-    env.nv2(&[
-        "push",
-        "s.nv2",
-        "--insecure",
-        "-u",
-        "tenant",
-        "-p",
-        "tenant-pw",
-        "--link",
-        &target,
-        &reg.url("private"),
-    ])
-    .ok();
+    reg.publish_signed(&env, "private", "v1", Some(("tenant", "tenant-pw")));
     let trust = env.path("trust");
     common::webhook::write_trust_dir(
         &trust,

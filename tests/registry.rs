@@ -752,36 +752,7 @@ fn docker_credential_helpers_answer_for_the_users_config() {
         user: "carol".into(),
         password: "helper-pw".into(),
     });
-    env.nv2(&[
-        "sign",
-        "-m",
-        "x509",
-        "-k",
-        "key.pem",
-        "-o",
-        "s.nv2",
-        "oci-layout:./hello:dev",
-    ])
-    .ok();
-    reg.skopeo_copy(
-        &env.layout("dev"),
-        "helped:v1",
-        &["--dest-creds", "carol:helper-pw"],
-    );
-    let target = format!("{}:v1", reg.url("helped"));
-    env.nv2(&[
-        "push",
-        "s.nv2",
-        "--insecure",
-        "-u",
-        "carol",
-        "-p",
-        "helper-pw",
-        "--link",
-        &target,
-        &reg.url("helped"),
-    ])
-    .ok();
+    let target = reg.publish_signed(&env, "helped", "v1", Some(("carol", "helper-pw")));
     // A credential helper on PATH, as `docker login` with a store sets up.
     let bin = env.path("bin");
     std::fs::create_dir_all(&bin).unwrap();

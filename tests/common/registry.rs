@@ -170,6 +170,46 @@ impl TestRegistry {
     }
 }
 
+impl TestRegistry {
+    /// Signs `oci-layout:./hello:dev` (key.pem in `env`), copies it to
+    /// `repo:tag` and pushes and links the signature, with `user:password`
+    /// when given. Returns `docker://HOST/repo:tag`.
+    pub fn publish_signed(
+        &self,
+        env: &super::Env,
+        repo: &str,
+        tag: &str,
+        creds: Option<(&str, &str)>,
+    ) -> String {
+        env.nv2(&[
+            "sign",
+            "-m",
+            "x509",
+            "-k",
+            "key.pem",
+            "-o",
+            "s.nv2",
+            "oci-layout:./hello:dev",
+        ])
+        .ok();
+        let creds_arg = creds.map(|(u, p)| format!("{u}:{p}"));
+        let copy_args: Vec<&str> = creds_arg
+            .iter()
+            .flat_map(|c| ["--dest-creds", c.as_str()])
+            .collect();
+        self.skopeo_copy(&env.layout("dev"), &format!("{repo}:{tag}"), &copy_args);
+        let target = format!("{}:{tag}", self.url(repo));
+        let repo_url = self.url(repo);
+        let mut push = vec!["push", "s.nv2", "--insecure"];
+        if let Some((u, p)) = creds {
+            push.extend(["-u", u, "-p", p]);
+        }
+        push.extend(["--link", target.as_str(), repo_url.as_str()]);
+        env.nv2(&push).ok();
+        target
+    }
+}
+
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
