@@ -165,22 +165,37 @@ pub(super) fn verify(args: VerifyArgs) -> CliResult {
         now: crate::time::now(),
     };
     let verdict = verify_envelope(&envelope, &resolved.subject(), &req);
-    if let OutputFormat::Json = args.output {
-        println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
+    report(
+        args.output,
+        &verdict,
+        verdict.is_verified(),
+        &verdict.digest,
+        || verdict.reasons(),
+        format!("{} does not verify {}:", file.display(), verdict.digest),
+    )
+}
+
+/// Prints a verification outcome: the verdict as JSON when asked, the digest
+/// on success; otherwise the headline and one reason per line (exit 1).
+pub(super) fn report<V: serde::Serialize>(
+    output: OutputFormat,
+    verdict: &V,
+    verified: bool,
+    digest: &crate::digest::Digest,
+    reasons: impl FnOnce() -> Vec<String>,
+    headline: String,
+) -> CliResult {
+    match output {
+        OutputFormat::Json => println!("{}", serde_json::to_string(verdict).unwrap_or_default()),
+        OutputFormat::Text if verified => println!("{digest}"),
+        OutputFormat::Text => {}
     }
-    if verdict.is_verified() {
-        if let OutputFormat::Text = args.output {
-            println!("{}", verdict.digest);
-        }
+    if verified {
         return Ok(());
     }
-    let mut reasons = vec![format!(
-        "{} does not verify {}:",
-        file.display(),
-        verdict.digest
-    )];
-    reasons.extend(verdict.reasons());
-    Err(CliError::NotVerified(reasons))
+    let mut lines = vec![headline];
+    lines.extend(reasons());
+    Err(CliError::NotVerified(lines))
 }
 
 /// The pinned certificates and CA roots named by `-c` and `--ca-cert`.

@@ -368,16 +368,12 @@ pub(super) fn verify_linked(args: &VerifyArgs) -> CliResult {
         crate::remote::verify_linked(&client, &target, &resolved.subject(), &req).await
     })
     .map_err(reg_err)?;
-    if let OutputFormat::Json = args.output {
-        println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
-    }
-    if verdict.is_verified() {
-        if let OutputFormat::Text = args.output {
-            println!("{}", verdict.digest);
-        }
-        return Ok(());
-    }
-    let mut reasons = vec![format!("{target}@{} is not verified:", verdict.digest)];
-    reasons.extend(verdict.reasons());
-    Err(CliError::NotVerified(reasons))
+    super::local::report(
+        args.output,
+        &verdict,
+        verdict.is_verified(),
+        &verdict.digest,
+        || verdict.reasons(),
+        format!("{target}@{} is not verified:", verdict.digest),
+    )
 }
