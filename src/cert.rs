@@ -18,7 +18,13 @@ pub struct Certificate {
     key: PublicKey,
     key_id: String,
     subject: String,
+    /// The subject attribute by attribute, for identity matching.
+    subject_name: crate::dn::Name,
     issuer: String,
+    /// DER of the subject and issuer names, to order a chain.
+    subject_der: Vec<u8>,
+    issuer_der: Vec<u8>,
+    /// The subject's CN when it has exactly one (a name fallback needs one).
     common_name: Option<String>,
     dns_names: Vec<String>,
     ip_addresses: Vec<IpAddr>,
@@ -27,7 +33,11 @@ pub struct Certificate {
     not_after: i64,
     /// `Some(bits)` when the key usage extension is present.
     digital_signature: Option<bool>,
+    /// `Some(bit)` when the key usage extension is present.
+    key_cert_sign: Option<bool>,
     is_ca: bool,
+    /// Whether the certificate carries a nameConstraints extension.
+    name_constrained: bool,
     self_signed: bool,
     fingerprint: String,
 }
@@ -74,16 +84,22 @@ impl Certificate {
                 }
             }
         }
-        let common_name = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_owned);
-        let digital_signature = cert
+        let common_name = {
+            let mut cns = cert.subject().iter_common_name();
+            match (cns.next(), cns.next()) {
+                (Some(cn), None) => cn.as_str().ok().map(str::to_owned),
+                _ => None,
+            }
+        };
+        let key_usage = cert
             .key_usage()
-            .map_err(|e| CertError::Malformed(format!("keyUsage: {e}")))?
-            .map(|ku| ku.value.digital_signature());
+            .map_err(|e| CertError::Malformed(format!("keyUsage: {e}")))?;
+        let digital_signature = key_usage.as_ref().map(|ku| ku.value.digital_signature());
+        let key_cert_sign = key_usage.as_ref().map(|ku| ku.value.key_cert_sign());
+        let name_constrained = cert
+            .name_constraints()
+            .map_err(|e| CertError::Malformed(format!("nameConstraints: {e}")))?
+            .is_some();
         let is_ca = cert
             .basic_constraints()
             .map_err(|e| CertError::Malformed(format!("basicConstraints: {e}")))?
@@ -93,18 +109,32 @@ impl Certificate {
         let fingerprint = crate::digest::hex(
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der).as_ref(),
         );
+        let subject = cert.subject().to_string();
+        let subject_name = crate::dn::Name::from_x509(cert.subject());
+        let subject_der = cert.subject().as_raw().to_vec();
+        let issuer_der = cert.issuer().as_raw().to_vec();
+        let issuer = cert.issuer().to_string();
+        let (not_before, not_after) = (
+            validity.not_before.timestamp(),
+            validity.not_after.timestamp(),
+        );
         let out = Certificate {
             key_id: key.key_id(),
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
+            subject,
+            subject_name,
+            subject_der,
+            issuer_der,
+            issuer,
             common_name,
             dns_names,
             ip_addresses,
             has_san,
-            not_before: validity.not_before.timestamp(),
-            not_after: validity.not_after.timestamp(),
+            not_before,
+            not_after,
             digital_signature,
+            key_cert_sign,
             is_ca,
+            name_constrained,
             self_signed,
             fingerprint,
             key,
@@ -149,6 +179,10 @@ impl Certificate {
     pub fn subject(&self) -> &str {
         &self.subject
     }
+    /// The subject by attribute, for comparing identities.
+    pub fn subject_name(&self) -> &crate::dn::Name {
+        &self.subject_name
+    }
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
@@ -169,6 +203,24 @@ impl Certificate {
     }
     pub fn is_self_signed(&self) -> bool {
         self.self_signed
+    }
+    pub fn is_name_constrained(&self) -> bool {
+        self.name_constrained
+    }
+
+    /// Whether `issuer`'s subject is this certificate's issuer name.
+    pub fn names_issuer(&self, issuer: &Certificate) -> bool {
+        self.issuer_der == issuer.subject_der
+    }
+    /// Whether two certificates have the same subject name.
+    pub fn same_subject(&self, other: &Certificate) -> bool {
+        self.subject_der == other.subject_der
+    }
+
+    /// Whether this certificate may issue others: CA:TRUE, and keyCertSign
+    /// when a key usage extension is present (RFC 5280 4.2.1.3, 4.2.1.9).
+    pub fn may_issue(&self) -> bool {
+        self.is_ca && self.key_cert_sign.unwrap_or(true)
     }
     /// SHA-256 of the DER, lowercase hex.
     pub fn fingerprint(&self) -> &str {
@@ -200,9 +252,16 @@ impl Certificate {
     }
 
     /// Whether this certificate is valid for registry `host` (a port, if any,
-    /// is ignored): a SAN dNSName (RFC 6125 wildcards), a SAN iPAddress, or the
-    /// subject CN when the certificate has no SAN at all.
-    pub fn covers_host(&self, host: &str) -> bool {
+    /// is ignored): a SAN dNSName (RFC 6125 wildcards), a SAN iPAddress, or —
+    /// only when `cn_fallback` and the certificate has no SAN at all — its
+    /// single subject CN. Callers pass `cn_fallback = false` under a chain with
+    /// name constraints, which bind SANs but not the CN.
+    pub fn covers_host(&self, host: &str, cn_fallback: bool) -> bool {
+        let cn = if cn_fallback && !self.has_san {
+            self.common_name.as_deref()
+        } else {
+            None
+        };
         let host = strip_port(host);
         if let Ok(ip) = host
             .trim_start_matches('[')
@@ -210,15 +269,13 @@ impl Certificate {
             .parse::<IpAddr>()
         {
             return self.ip_addresses.contains(&ip)
-                || (!self.has_san && self.common_name.as_deref() == Some(host));
+                || cn.and_then(|cn| cn.parse::<IpAddr>().ok()) == Some(ip);
         }
         let host = host.to_ascii_lowercase();
         if self.has_san {
             return self.dns_names.iter().any(|n| dns_name_matches(n, &host));
         }
-        self.common_name
-            .as_deref()
-            .is_some_and(|cn| dns_name_matches(&cn.to_ascii_lowercase(), &host))
+        cn.is_some_and(|cn| dns_name_matches(&cn.to_ascii_lowercase(), &host))
     }
 
     /// The names this certificate is valid for, for messages.

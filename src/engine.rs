@@ -254,16 +254,23 @@ impl Engine {
             .get_or_compute(
                 key,
                 || async {
-                    let req = Requirements {
-                        trust: &policy.trust,
-                        identities: &policy.identities,
-                        now: crate::time::now(),
-                    };
                     let verdict =
-                        crate::remote::verify_linked(&registry, &by_digest, &subject, &req).await;
+                        match crate::remote::discover(&registry, &by_digest, &subject.digest).await
+                        {
+                            Ok(found) => {
+                                verify_off_workers(
+                                    loaded.clone(),
+                                    by_digest.clone(),
+                                    found,
+                                    &subject,
+                                )
+                                .await
+                            }
+                            Err(e) => Err(format!("cannot fetch signatures: {e}")),
+                        };
                     let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
                     let decision = match verdict {
-                        Err(e) => fail(audit, format!("cannot fetch signatures: {e}")),
+                        Err(e) => fail(audit, e),
                         Ok(v) if v.passes(&policy.level.enforced()) => {
                             if v.is_verified() {
                                 Decision::Allow
@@ -357,6 +364,47 @@ impl Engine {
     pub fn cached_verdicts(&self) -> usize {
         self.verdicts.len()
     }
+}
+
+/// Verifies discovered signatures on the blocking pool, at most as many at a
+/// time as there are cores, so that a costly image never occupies the async
+/// workers (health checks and other reviews go on) and the caller's deadline
+/// can abandon the wait. The work itself is bounded per image
+/// ([`crate::remote::MAX_IMAGE_SIGNATURES`]).
+async fn verify_off_workers(
+    loaded: Arc<LoadedPolicy>,
+    r: Reference,
+    found: crate::remote::Discovered,
+    subject: &Subject,
+) -> Result<crate::remote::RemoteVerdict, String> {
+    static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(tokio::sync::Semaphore::new(cores))
+    });
+    // The permit moves into the task: an abandoned wait does not free a core
+    // that is still busy.
+    let permit = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| "verification is shutting down".to_owned())?;
+    let subject = subject.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let policy = loaded
+            .policy
+            .policy_for(&r)
+            .ok_or("the trust policy changed during verification")?;
+        let req = Requirements {
+            trust: &policy.trust,
+            identities: &policy.identities,
+            now: crate::time::now(),
+        };
+        Ok(crate::remote::verify_found(found, &subject, &req))
+    })
+    .await
+    .map_err(|e| format!("verification failed: {e}"))?
 }
 
 /// Whether this signature fails integrity (tampered, wrong digest, bad math):

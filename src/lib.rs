@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod crypto;
 pub mod digest;
+pub mod dn;
 pub mod engine;
 pub mod inspect;
 pub mod io;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::cert::Certificate;
 use crate::reference::Reference;
 use crate::trust::TrustMaterial;
-use crate::verifier::{Check, Identities, parse_dn};
+use crate::verifier::{Check, Identities};
 
 /// The raw JSON form.
 #[derive(Debug, Deserialize)]
@@ -361,10 +361,8 @@ fn parse_identities(list: &[String]) -> Result<Identities, String> {
         let value = id.strip_prefix("x509.subject:").ok_or_else(|| {
             format!("trusted identity {id:?} is not \"*\" or \"x509.subject: …\"")
         })?;
-        let dn = parse_dn(value);
-        if dn.is_empty() {
-            return Err(format!("trusted identity {id:?} has no attributes"));
-        }
+        let dn = crate::dn::Name::parse_rfc4514(value)
+            .map_err(|e| format!("trusted identity {:?}: {e}", crate::digest::shorten(id)))?;
         subjects.push(dn);
     }
     Ok(Identities::Subjects(subjects))

@@ -22,6 +22,13 @@ pub struct ReferenceError {
     reason: &'static str,
 }
 
+impl ReferenceError {
+    /// Why, without the input.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
 pub const DOCKER_HUB: &str = "docker.io";
 
 impl Reference {
@@ -53,19 +60,13 @@ impl Reference {
                 "tag must be 1-128 characters of [A-Za-z0-9_.-], not starting with . or -",
             ));
         }
-        let (registry, repository) = match name.split_once('/') {
-            Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
-                (first.to_owned(), path.to_owned())
-            }
-            _ => (DOCKER_HUB.to_owned(), name.to_owned()),
+        let (registry, repository) = match written_registry(name) {
+            Some(first) => (
+                canonical_host(first).map_err(err)?,
+                name[first.len() + 1..].to_owned(),
+            ),
+            None => (DOCKER_HUB.to_owned(), name.to_owned()),
         };
-        let registry = match registry.as_str() {
-            "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_owned(),
-            _ => registry,
-        };
-        if !valid_registry(&registry) {
-            return Err(err("registry host is malformed"));
-        }
         let repository = if registry == DOCKER_HUB && !repository.contains('/') {
             format!("library/{repository}")
         } else {
@@ -168,28 +169,95 @@ fn valid_tag(tag: &str) -> bool {
         && !tag.starts_with(['.', '-'])
 }
 
-fn valid_registry(host: &str) -> bool {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) if !n.contains(':') || n.ends_with(']') => (n, Some(p)),
-        _ => (host, None),
-    };
-    let port_ok =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    let name_ok = if let Some(v6) = name.strip_prefix('[') {
-        v6.strip_suffix(']')
-            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+/// The registry host as written at the start of `image`, if it names one.
+/// Docker's rule: a first component with '.', ':' or an upper-case letter,
+/// or `localhost`, is a registry host; otherwise the image is on Docker Hub.
+pub fn written_registry(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains(['.', ':'])
+        || first == "localhost"
+        || first.bytes().any(|b| b.is_ascii_uppercase()))
+    .then_some(first)
+}
+
+/// The one spelling of a registry host, so that two spellings of one
+/// registry can never choose two policies, credentials or cache entries:
+/// lower case; a port as a decimal number without leading zeros, and none
+/// when it is HTTPS's default 443; IPv4 only as a dotted quad; IPv6 in its
+/// RFC 5952 form, never an IPv4-mapped one; Docker Hub's aliases as
+/// `docker.io`. A spelling that cannot be made canonical (a trailing dot,
+/// a numeric or hex host that is not a dotted quad, port 0 or > 65535,
+/// non-ASCII) is an error.
+pub fn canonical_host(host: &str) -> Result<String, &'static str> {
+    const MALFORMED: &str = "registry host is malformed";
+    if host.is_empty() || host.len() > 255 {
+        return Err(MALFORMED);
+    }
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']').ok_or(MALFORMED)?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or(MALFORMED)?),
+        };
+        let addr: std::net::Ipv6Addr = v6.parse().map_err(|_| MALFORMED)?;
+        if addr.to_ipv4_mapped().is_some() {
+            return Err("registry host is an IPv4-mapped IPv6 address (write the IPv4 address)");
+        }
+        (format!("[{addr}]"), port)
     } else {
-        !name.is_empty()
-            && name.split('.').all(|label| {
-                !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            })
+        let (name, port) = match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        };
+        let name = name.to_ascii_lowercase();
+        let labels_ok = name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+        if !labels_ok {
+            return Err(MALFORMED);
+        }
+        // As URL parsers do: a host whose last label is numeric (or hex) is an
+        // IPv4 address, and only the dotted-quad spelling of one is accepted.
+        let last = name.rsplit('.').next().unwrap_or_default();
+        if last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x") {
+            let addr: std::net::Ipv4Addr = name
+                .parse()
+                .map_err(|_| "registry host is numeric but not a dotted-quad IPv4 address")?;
+            if addr.to_string() != name {
+                return Err(MALFORMED);
+            }
+        }
+        (name, port)
     };
-    port_ok && name_ok
+    let port = match port {
+        None => None,
+        Some(p) => {
+            // Leading zeros are the same port to Go's dialers (containerd).
+            let digits = p.trim_start_matches('0');
+            if p.is_empty() || digits.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("registry port is not a number from 1 to 65535");
+            }
+            match digits.parse::<u16>() {
+                Ok(0) | Err(_) => return Err("registry port is not a number from 1 to 65535"),
+                Ok(443) => None,
+                Ok(n) => Some(n),
+            }
+        }
+    };
+    let canonical = match port {
+        Some(p) => format!("{name}:{p}"),
+        None => name,
+    };
+    Ok(match canonical.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_owned(),
+        _ => canonical,
+    })
 }
 
 fn valid_path_component(c: &str) -> bool {
@@ -263,6 +331,61 @@ mod tests {
             "registry-1.docker.io"
         );
         assert_eq!(norm("[::1]:5000/a"), "[::1]:5000/a:latest");
+    }
+
+    #[test]
+    fn one_registry_has_one_spelling() {
+        for (a, b) in [
+            ("LOCALHOST:5055/a", "localhost:5055/a"),
+            ("Localhost:5055/a", "localhost:5055/a"),
+            ("localhost:05055/a", "localhost:5055/a"),
+            ("localhost:005055/a", "localhost:5055/a"),
+            ("Registry.Example.COM/a", "registry.example.com/a"),
+            ("registry.example.com:443/a", "registry.example.com/a"),
+            ("registry.example.com:0443/a", "registry.example.com/a"),
+            ("[0:0:0:0:0:0:0:1]:5000/a", "[::1]:5000/a"),
+            ("[::0001]:5000/a", "[::1]:5000/a"),
+            ("[2001:DB8::1]/a", "[2001:db8::1]/a"),
+            ("[2001:db8:0:0::1]:443/a", "[2001:db8::1]/a"),
+            ("index.docker.io/nginx", "docker.io/library/nginx"),
+            ("nginx", "docker.io/library/nginx"),
+            ("INDEX.DOCKER.IO/nginx", "docker.io/library/nginx"),
+            ("docker.io:443/nginx", "docker.io/library/nginx"),
+            (
+                "registry-1.docker.io:443/library/nginx",
+                "docker.io/library/nginx",
+            ),
+            ("127.0.0.1:5000/a", "127.0.0.1:5000/a"),
+        ] {
+            assert_eq!(Reference::parse(a).unwrap().repo_name(), b, "{a}");
+            assert_eq!(Reference::parse(b).unwrap().repo_name(), b, "{b}");
+        }
+    }
+
+    #[test]
+    fn spellings_that_cannot_be_made_canonical_are_refused() {
+        for bad in [
+            "registry.example.com./a",
+            "127.000.000.001:5000/a",
+            "127.1:5000/a",
+            "2130706433:5000/a",
+            "0x7f.0.0.1:5000/a",
+            "0x7f000001:5000/a",
+            "[::ffff:127.0.0.1]:5000/a",
+            "[::1]x/a",
+            "localhost:0/a",
+            "localhost:65536/a",
+            "localhost:+80/a",
+            "localhost:/a",
+            "r\u{e9}gistry.example.com/a",
+            "r_1.example.com/a",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(
+            canonical_host("LOCALHOST:05055"),
+            Ok("localhost:5055".into())
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::registry::artifact::{ARTIFACT_TYPE, ArtifactManifest};
 use crate::registry::{MAX_SIGNATURE_BLOB, Registry, RegistryError};
 use crate::signature::Envelope;
 use crate::target::Resolved;
-use crate::verifier::{Check, Requirements, Subject, Verdict, verify_envelope};
+use crate::verifier::{Check, Requirements, Subject, Verdict, verify_envelope_within};
 
 /// A signature linked to a target, fetched (or the reason it could not be).
 #[derive(Debug)]
@@ -32,15 +32,28 @@ pub async fn resolve(registry: &Registry, r: &Reference) -> Result<Resolved, Reg
     })
 }
 
+/// At most this many signatures are checked for one image, across all its
+/// signature files: the CPU one image can cost is bounded whatever is pushed.
+pub const MAX_IMAGE_SIGNATURES: usize = 128;
+
+/// The signatures linked to one subject.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub signatures: Vec<FoundSignature>,
+    /// More were linked than nv2 looks at ([`crate::registry::MAX_REFERRERS`]).
+    pub truncated: bool,
+}
+
 /// The nv2 signatures linked to `subject` in `r`'s repository, each fetched
 /// and parsed. Discovery failures are errors; a single bad signature is not.
 pub async fn discover(
     registry: &Registry,
     r: &Reference,
     subject: &Digest,
-) -> Result<Vec<FoundSignature>, RegistryError> {
+) -> Result<Discovered, RegistryError> {
     let referrers = registry.referrers(r, subject, ARTIFACT_TYPE).await?;
-    let fetches = referrers.into_iter().map(|desc| async move {
+    let truncated = referrers.truncated;
+    let fetches = referrers.descriptors.into_iter().map(|desc| async move {
         let envelope = fetch_signature(registry, r, subject, &desc).await;
         let created = desc
             .annotations
@@ -53,7 +66,10 @@ pub async fn discover(
             envelope: envelope.map(|(env, _)| env),
         }
     });
-    Ok(join_all(fetches).await)
+    Ok(Discovered {
+        signatures: join_all(fetches).await,
+        truncated,
+    })
 }
 
 async fn fetch_signature(
@@ -103,6 +119,9 @@ async fn fetch_signature(
 pub struct RemoteVerdict {
     pub digest: Digest,
     pub signatures: Vec<RemoteSignatureVerdict>,
+    /// Some linked signatures were not looked at (too many referrers, or the
+    /// image's signature budget was spent).
+    pub truncated: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -140,6 +159,13 @@ impl RemoteVerdict {
             return vec![format!("no signatures are linked to {}", self.digest)];
         }
         let mut out = Vec::new();
+        if self.truncated {
+            out.push(format!(
+                "more signatures are linked to {} than nv2 checks (at most {} signature artifacts and {MAX_IMAGE_SIGNATURES} signatures); the rest were not looked at",
+                self.digest,
+                crate::registry::MAX_REFERRERS
+            ));
+        }
         for s in &self.signatures {
             let name = format!("signature {}", shorten(&s.manifest_digest));
             match &s.verdict {
@@ -159,15 +185,33 @@ pub async fn verify_linked(
     req: &Requirements<'_>,
 ) -> Result<RemoteVerdict, RegistryError> {
     let found = discover(registry, r, &subject.digest).await?;
-    let signatures = found
+    Ok(verify_found(found, subject, req))
+}
+
+/// Verifies discovered signatures (CPU only; no I/O), checking at most
+/// [`MAX_IMAGE_SIGNATURES`] signatures in all.
+pub fn verify_found(found: Discovered, subject: &Subject, req: &Requirements<'_>) -> RemoteVerdict {
+    let mut budget = MAX_IMAGE_SIGNATURES;
+    let wanted: usize = found
+        .signatures
+        .iter()
+        .filter_map(|f| f.envelope.as_ref().ok())
+        .map(|env| env.signatures().len().min(crate::verifier::MAX_SIGNATURES))
+        .sum();
+    let signatures: Vec<RemoteSignatureVerdict> = found
+        .signatures
         .into_iter()
         .map(|f| RemoteSignatureVerdict {
             manifest_digest: f.manifest_digest,
-            verdict: f.envelope.map(|env| verify_envelope(&env, subject, req)),
+            verdict: f
+                .envelope
+                .map(|env| verify_envelope_within(&env, subject, req, &mut budget)),
         })
         .collect();
-    Ok(RemoteVerdict {
+    let spent = wanted > MAX_IMAGE_SIGNATURES;
+    RemoteVerdict {
         digest: subject.digest.clone(),
         signatures,
-    })
+        truncated: found.truncated || spent,
+    }
 }

@@ -28,44 +28,67 @@ static CHAIN_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
 /// id-kp-codeSigning (1.3.6.1.5.5.7.3.3), DER contents of the OID.
 const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
-/// Certificates a verification may trust.
+/// Certificates a verification may trust, each for exactly one role.
 #[derive(Debug, Default)]
 pub struct TrustMaterial {
+    /// Trusted for their keys alone: never issuers.
     pinned: Vec<Certificate>,
-    roots: Vec<Certificate>,
-    anchors: Vec<TrustAnchor<'static>>,
+    /// Chain anchors: CA certificates allowed to issue.
+    roots: Vec<Root>,
+}
+
+#[derive(Debug)]
+struct Root {
+    cert: Certificate,
+    anchor: TrustAnchor<'static>,
+}
+
+/// What a validated chain adds to the leaf's own facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainFacts {
+    /// Whether a CA of the path (anchor included) constrains names: the
+    /// leaf's CN must then not stand in for a SAN.
+    pub name_constrained: bool,
+    /// The earliest expiry of the path's certificates (leaf, intermediates,
+    /// anchor): a pass never outlives any of them.
+    pub not_after: i64,
 }
 
 impl TrustMaterial {
-    /// `pinned` certificates are trusted for their keys (a self-signed one is
-    /// its own anchor); `roots` are anchors for `x5c` chains.
+    /// `pinned` certificates are trusted for their keys; `roots` are anchors
+    /// for `x5c` chains and must be CA certificates (basicConstraints CA:TRUE,
+    /// keyCertSign where a key usage is present). A root's validity is
+    /// checked at each verification.
     pub fn new(pinned: Vec<Certificate>, roots: Vec<Certificate>) -> Result<Self, String> {
-        let mut anchors = Vec::with_capacity(roots.len());
-        for root in &roots {
-            let anchor = webpki::anchor_from_trusted_cert(root.der()).map_err(|e| {
-                format!(
-                    "CA certificate {:?} cannot be a trust anchor: {e:?}",
-                    root.subject()
-                )
-            })?;
-            anchors.push(anchor.to_owned());
+        let mut out = Vec::with_capacity(roots.len());
+        for cert in roots {
+            if !cert.may_issue() {
+                return Err(format!(
+                    "certificate {:?} cannot be a CA root: it is not a CA (basicConstraints CA:TRUE, and keyCertSign when key usage is present); trust it as a signing certificate instead",
+                    cert.subject()
+                ));
+            }
+            let anchor = webpki::anchor_from_trusted_cert(cert.der())
+                .map_err(|e| {
+                    format!(
+                        "CA certificate {:?} cannot be a trust anchor: {e:?}",
+                        cert.subject()
+                    )
+                })?
+                .to_owned();
+            out.push(Root { cert, anchor });
         }
-        Ok(TrustMaterial {
-            pinned,
-            roots,
-            anchors,
-        })
+        Ok(TrustMaterial { pinned, roots: out })
     }
 
-    /// Store certificates, as Notation trust stores are: each is both a pinned
-    /// key and a root for chains.
+    /// Store certificates, with the role their extensions give them: a CA
+    /// certificate is a chain anchor (never a signing key); any other is a
+    /// signing certificate trusted for its key (never an issuer, so its key
+    /// cannot mint a leaf with another subject or validity). A CA that may
+    /// not issue (key usage without keyCertSign) can do neither and is refused.
     pub fn from_store_certificates(certs: Vec<Certificate>) -> Result<Self, String> {
-        let roots = certs
-            .iter()
-            .filter(|c| c.is_ca() || c.is_self_signed())
-            .cloned()
-            .collect();
-        TrustMaterial::new(certs, roots)
+        let (roots, pinned): (Vec<_>, Vec<_>) = certs.into_iter().partition(|c| c.is_ca());
+        TrustMaterial::new(pinned, roots)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -76,8 +99,9 @@ impl TrustMaterial {
         &self.pinned
     }
 
-    pub fn roots(&self) -> &[Certificate] {
-        &self.roots
+    /// The CA roots.
+    pub fn roots(&self) -> impl Iterator<Item = &Certificate> {
+        self.roots.iter().map(|r| &r.cert)
     }
 
     /// The pinned certificate whose libtrust key id is `kid`.
@@ -90,40 +114,122 @@ impl TrustMaterial {
         self.pinned.iter().find(|c| c.public_key() == key)
     }
 
-    /// Validates `chain` (leaf first) to one of the roots at time `now`:
-    /// issuer signatures, validity periods, CA:TRUE on issuers, and the
+    /// Whether `chain` could lead to one of the roots at all: its last
+    /// certificate is a root or was issued under a root's name. A cheap test
+    /// (no cryptography) that lets hostile signatures fail before they cost
+    /// path building.
+    pub fn may_lead_to_root(&self, chain: &[Certificate]) -> bool {
+        chain.last().is_some_and(|top| {
+            self.roots
+                .iter()
+                .any(|r| top.names_issuer(&r.cert) || top.same_subject(&r.cert))
+        })
+    }
+
+    /// Validates `chain` (leaf first, each certificate issued by the next) to
+    /// one of the roots valid at `now`: issuer signatures, validity periods,
+    /// CA:TRUE and keyCertSign on issuers, name constraints, and the
     /// codeSigning extended key usage when the leaf names any.
-    pub fn verify_chain(&self, chain: &[Certificate], now: i64) -> Result<(), String> {
+    ///
+    /// Path building is kept linear: the chain must be ordered and no two of
+    /// its certificates may share a subject, so each step has one candidate.
+    pub fn verify_chain(&self, chain: &[Certificate], now: i64) -> Result<ChainFacts, String> {
         let leaf = chain.first().ok_or("empty certificate chain")?;
-        if self.anchors.is_empty() {
-            return Err(format!(
-                "certificate {:?} is not pinned and no CA certificate is trusted",
-                leaf.subject()
-            ));
+        check_chain_shape(chain)?;
+        let anchors: Vec<TrustAnchor<'_>> = self
+            .roots
+            .iter()
+            .filter(|r| r.cert.check_validity(now).is_ok())
+            .map(|r| r.anchor.clone())
+            .collect();
+        if anchors.is_empty() {
+            return Err(if self.roots.is_empty() {
+                format!(
+                    "certificate {:?} is not pinned and no CA certificate is trusted",
+                    leaf.subject()
+                )
+            } else {
+                format!(
+                    "certificate chain of {:?} is not trusted: no trusted CA certificate is valid now",
+                    leaf.subject()
+                )
+            });
         }
         let ee = webpki::EndEntityCert::try_from(leaf.der())
             .map_err(|e| format!("certificate {:?}: {}", leaf.subject(), webpki_reason(&e)))?;
         let intermediates: Vec<CertificateDer<'static>> =
             chain[1..].iter().map(|c| c.der().clone()).collect();
         let time = UnixTime::since_unix_epoch(Duration::from_secs(now.max(0) as u64));
-        ee.verify_for_usage(
-            CHAIN_ALGS,
-            &self.anchors,
-            &intermediates,
-            time,
-            webpki::KeyUsage::required_if_present(CODE_SIGNING),
-            None,
-            None,
-        )
-        .map(|_| ())
-        .map_err(|e| {
+        let untrusted = |reason: String| {
             format!(
-                "certificate chain of {:?} is not trusted: {}",
-                leaf.subject(),
-                webpki_reason(&e)
+                "certificate chain of {:?} is not trusted: {reason}",
+                leaf.subject()
             )
-        })
+        };
+        let path = ee
+            .verify_for_usage(
+                CHAIN_ALGS,
+                &anchors,
+                &intermediates,
+                time,
+                webpki::KeyUsage::required_if_present(CODE_SIGNING),
+                None,
+                None,
+            )
+            .map_err(|e| untrusted(webpki_reason(&e)))?;
+        let mut facts = ChainFacts {
+            name_constrained: path.anchor().name_constraints.is_some(),
+            not_after: leaf.not_after(),
+        };
+        for der in path.intermediate_certificates().map(|c| c.der()) {
+            let cert = chain[1..]
+                .iter()
+                .find(|c| c.der().as_ref() == der.as_ref())
+                .ok_or_else(|| untrusted("an issuer outside the chain was used".into()))?;
+            if !cert.may_issue() {
+                return Err(untrusted(format!(
+                    "issuer {:?} has a key usage without keyCertSign",
+                    cert.subject()
+                )));
+            }
+            facts.name_constrained |= cert.is_name_constrained();
+            facts.not_after = facts.not_after.min(cert.not_after());
+        }
+        let anchor = path.anchor();
+        if let Some(root) = self.roots.iter().find(|r| {
+            r.anchor.subject.as_ref() == anchor.subject.as_ref()
+                && r.anchor.subject_public_key_info.as_ref()
+                    == anchor.subject_public_key_info.as_ref()
+        }) {
+            facts.not_after = facts.not_after.min(root.cert.not_after());
+        }
+        Ok(facts)
     }
+}
+
+/// An `x5c` chain must be ordered (each certificate issued under the next
+/// one's name) with distinct subjects. Several certificates of one name would
+/// let path building explore every combination of them.
+fn check_chain_shape(chain: &[Certificate]) -> Result<(), String> {
+    for (i, pair) in chain.windows(2).enumerate() {
+        if !pair[0].names_issuer(&pair[1]) {
+            return Err(format!(
+                "x5c is not an ordered chain: x5c[{}] ({:?}) is not the issuer of x5c[{i}] ({:?})",
+                i + 1,
+                pair[1].subject(),
+                pair[0].subject()
+            ));
+        }
+    }
+    for (i, a) in chain.iter().enumerate() {
+        if chain[..i].iter().any(|b| b.same_subject(a)) {
+            return Err(format!(
+                "x5c holds two certificates named {:?}; each subject may appear once",
+                a.subject()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// webpki's errors in words.

@@ -13,7 +13,7 @@ use crate::crypto::Algorithm;
 use crate::digest::{Digest, shorten};
 use crate::reference::Reference;
 use crate::signature::{Envelope, SignatureEntry, decode_base64};
-use crate::trust::TrustMaterial;
+use crate::trust::{ChainFacts, TrustMaterial};
 
 /// At most this many signatures of one file are checked (co-signatures are a
 /// handful; thousands in a 1 MiB file would only be a way to burn CPU).
@@ -65,33 +65,20 @@ pub enum Identities {
     /// `*`: any signer the trust material trusts.
     #[default]
     Any,
-    /// `x509.subject: …` entries: the signer's subject must contain every
-    /// attribute of one of them.
-    Subjects(Vec<Vec<(String, String)>>),
+    /// `x509.subject: …` entries: the signer's subject must satisfy one of
+    /// them, attribute by attribute (see [`crate::dn::Name::is_satisfied_by`]).
+    Subjects(Vec<crate::dn::Name>),
 }
 
 impl Identities {
     fn accepts(&self, cert: &Certificate) -> bool {
         match self {
             Identities::Any => true,
-            Identities::Subjects(wanted) => {
-                let have = parse_dn(cert.subject());
-                wanted
-                    .iter()
-                    .any(|w| w.iter().all(|attr| have.contains(attr)))
-            }
+            Identities::Subjects(wanted) => wanted
+                .iter()
+                .any(|w| w.is_satisfied_by(cert.subject_name())),
         }
     }
-}
-
-/// `C=US, ST=WA, O=acme` → attribute pairs, keys upper-cased, values trimmed.
-pub fn parse_dn(dn: &str) -> Vec<(String, String)> {
-    dn.split(',')
-        .filter_map(|part| {
-            let (k, v) = part.split_once('=')?;
-            Some((k.trim().to_ascii_uppercase(), v.trim().to_owned()))
-        })
-        .collect()
 }
 
 /// What a signature is checked against.
@@ -125,6 +112,22 @@ impl SignatureReport {
             .or_else(|| self.key_id.clone().map(|k| format!("kid {k}")))
             .unwrap_or_else(|| "unknown signer".into());
         format!("signature {} ({}, {})", self.index, shorten(&self.alg), who)
+    }
+}
+
+impl SignatureReport {
+    fn unchecked(index: usize, entry: &SignatureEntry) -> Self {
+        SignatureReport {
+            index,
+            alg: entry.alg.clone(),
+            signer: None,
+            key_id: entry.kid.clone(),
+            cert_not_after: None,
+            failures: vec![Failure::new(
+                Check::Authenticity,
+                "not checked: the image's verification budget is spent (too many signatures are linked to it)",
+            )],
+        }
     }
 }
 
@@ -190,6 +193,19 @@ impl Verdict {
 
 /// Verifies every signature of `envelope` for `subject` under `req`.
 pub fn verify_envelope(envelope: &Envelope, subject: &Subject, req: &Requirements<'_>) -> Verdict {
+    let mut budget = MAX_SIGNATURES;
+    verify_envelope_within(envelope, subject, req, &mut budget)
+}
+
+/// As [`verify_envelope`], checking at most `*budget` signatures and taking
+/// what it checks from it: signatures beyond the budget fail unchecked, so
+/// the work one image can cause is bounded across all its signature files.
+pub fn verify_envelope_within(
+    envelope: &Envelope,
+    subject: &Subject,
+    req: &Requirements<'_>,
+    budget: &mut usize,
+) -> Verdict {
     let signed = envelope.signed();
     let mut content_failures = Vec::new();
     if *envelope.digest() != subject.digest {
@@ -236,7 +252,13 @@ pub fn verify_envelope(envelope: &Envelope, subject: &Subject, req: &Requirement
         .iter()
         .take(MAX_SIGNATURES)
         .enumerate()
-        .map(|(i, entry)| verify_entry(i + 1, entry, envelope, req))
+        .map(|(i, entry)| {
+            if *budget == 0 {
+                return SignatureReport::unchecked(i + 1, entry);
+            }
+            *budget -= 1;
+            verify_entry(i + 1, entry, envelope, req)
+        })
         .collect();
     if envelope.signatures().len() > MAX_SIGNATURES {
         content_failures.push(Failure::new(
@@ -317,9 +339,9 @@ fn verify_entry(
         report.failures = integrity(e.to_string());
         return report;
     }
-    let (failures, trusted) = authenticity(&key, envelope, req);
+    let (failures, trusted, not_after) = authenticity(&key, envelope, req);
     report.signer = Some(trusted.subject().to_owned());
-    report.cert_not_after = Some(trusted.not_after());
+    report.cert_not_after = Some(not_after);
     report.failures = failures;
     report
 }
@@ -365,8 +387,9 @@ fn signer_key<'a>(
         .ok_or_else(|| format!("kid {} matches no trusted certificate", shorten(kid)))
 }
 
-/// Authenticity checks; returns the failures and the certificate whose facts
-/// were used. Those facts (validity, key usage, subject, names) come only from
+/// Authenticity checks; returns the failures, the certificate whose facts
+/// were used, and until when the trust in it lasts (the earliest expiry of
+/// the certificates it rests on). Those facts (validity, key usage, subject, names) come only from
 /// a trusted certificate: the pinned one when the key is pinned — an `x5c`
 /// leaf with a pinned key is unsigned metadata whose fields an attacker could
 /// rewrite — or the `x5c` leaf once webpki has validated its chain.
@@ -374,19 +397,32 @@ fn authenticity<'a>(
     key: &'a SignerKey<'a>,
     envelope: &Envelope,
     req: &'a Requirements<'_>,
-) -> (Vec<Failure>, &'a Certificate) {
+) -> (Vec<Failure>, &'a Certificate, i64) {
     let fail = |reason: String| Failure::new(Check::Authenticity, reason);
+    let pinned = |cert: &'a Certificate| {
+        let facts = ChainFacts {
+            name_constrained: false,
+            not_after: cert.not_after(),
+        };
+        (cert, cert.check_validity(req.now).map(|()| facts))
+    };
     let (leaf, trusted) = match key {
-        SignerKey::Pinned(cert) => (*cert, cert.check_validity(req.now)),
+        SignerKey::Pinned(cert) => pinned(cert),
         SignerKey::Chain(chain) => match req.trust.pinned_by_key(chain[0].public_key()) {
-            Some(pinned) => (pinned, pinned.check_validity(req.now)),
+            Some(cert) => pinned(cert),
             None => (&chain[0], req.trust.verify_chain(chain, req.now)),
         },
     };
     let mut failures = Vec::new();
-    if let Err(reason) = trusted {
-        failures.push(fail(reason));
-    }
+    // Without a trusted path, never fall back to the CN; under name
+    // constraints the CN is not a name the CA vouched for.
+    let (cn_fallback, not_after) = match trusted {
+        Ok(facts) => (!facts.name_constrained, facts.not_after),
+        Err(reason) => {
+            failures.push(fail(reason));
+            (false, leaf.not_after())
+        }
+    };
     if !leaf.allows_digital_signature() {
         failures.push(fail(format!(
             "certificate {:?} has a key usage without digitalSignature",
@@ -410,7 +446,7 @@ fn authenticity<'a>(
                 continue;
             }
         };
-        if !leaf.covers_host(&host) {
+        if !leaf.covers_host(&host, cn_fallback) {
             failures.push(fail(format!(
                 "signed reference {:?} names registry {host}, which certificate {:?} is not valid for (it covers: {})",
                 shorten(reference),
@@ -419,5 +455,5 @@ fn authenticity<'a>(
             )));
         }
     }
-    (failures, leaf)
+    (failures, leaf, not_after)
 }

@@ -153,7 +153,6 @@ fn forged_cert(key: &rcgen::KeyPair, cn: &str, names: Vec<String>, days: (i64, i
 
 #[test]
 fn x5c_fields_cannot_override_a_pinned_certificate() {
-    use nv2::verifier::parse_dn;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     // The pinned certificate: CN=real signer, valid for registry.example.com, expired.
     let mut params =
@@ -200,7 +199,9 @@ fn x5c_fields_cannot_override_a_pinned_certificate() {
         &text[kid_end..]
     );
     let trust = TrustMaterial::new(vec![pinned], vec![]).unwrap();
-    let identities = Identities::Subjects(vec![parse_dn("CN=trusted release")]);
+    let identities = Identities::Subjects(vec![
+        nv2::dn::Name::parse_rfc4514("CN=trusted release").unwrap(),
+    ]);
     let req = Requirements {
         trust: &trust,
         identities: &identities,

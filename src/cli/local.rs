@@ -74,7 +74,7 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
             leaf.check_validity(now).map_err(CliError::Input)?;
             for r in &args.references {
                 let reference = Reference::parse(r).map_err(CliError::input)?;
-                if !leaf.covers_host(reference.registry()) {
+                if !leaf.covers_host(reference.registry(), true) {
                     return Err(CliError::Input(format!(
                         "certificate {:?} is not valid for registry {} of reference {r} (it covers: {})",
                         leaf.subject(),

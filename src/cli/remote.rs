@@ -298,6 +298,7 @@ pub(super) fn list(args: ListArgs) -> CliResult {
         error: Option<String>,
     }
     let rows: Vec<Row> = found
+        .signatures
         .iter()
         .map(|f| Row {
             digest: f.manifest_digest.clone(),

@@ -165,20 +165,29 @@ impl DockerConfig {
     /// Credentials for `host`: an `auths` entry (keys may be URLs), a
     /// credential helper for the host, or the default store.
     pub fn for_host(&self, host: &str) -> Option<Basic> {
-        let keys = host_keys(host);
-        for (key, entry) in &self.auths {
-            if keys.iter().any(|k| normalise_key(key) == *k)
-                && let Some(b) = entry.basic()
-            {
-                return Some(b);
-            }
+        // Keys that spell the same host are taken in a fixed (sorted) order.
+        let mut entries: Vec<_> = self
+            .auths
+            .iter()
+            .filter(|(key, _)| normalise_key(key) == host)
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        if let Some(b) = entries.into_iter().find_map(|(_, entry)| entry.basic()) {
+            return Some(b);
         }
         if !self.helpers_allowed {
             return None;
         }
-        let helper = keys
+        let mut helpers: Vec<_> = self
+            .cred_helpers
             .iter()
-            .find_map(|k| self.cred_helpers.get(k))
+            .filter(|(key, _)| normalise_key(key) == host)
+            .collect();
+        helpers.sort_by(|a, b| a.0.cmp(b.0));
+        let helper = helpers
+            .into_iter()
+            .map(|(_, h)| h)
+            .next()
             .or(self.creds_store.as_ref())?;
         run_helper(helper, host)
     }
@@ -208,26 +217,16 @@ impl AuthEntry {
     }
 }
 
-/// The keys a config may use for `host`; Docker Hub has its historical URL.
-fn host_keys(host: &str) -> Vec<String> {
-    if host == crate::reference::DOCKER_HUB {
-        vec![
-            "docker.io".into(),
-            "index.docker.io".into(),
-            "registry-1.docker.io".into(),
-        ]
-    } else {
-        vec![host.to_owned()]
-    }
-}
-
-/// `https://index.docker.io/v1/` → `index.docker.io`.
+/// `https://index.docker.io/v1/` → `docker.io`: a config key's host in its
+/// canonical spelling ([`crate::reference::canonical_host`]), so that any
+/// spelling of a registry finds its credentials and no other's.
 fn normalise_key(key: &str) -> String {
     let k = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
         .unwrap_or(key);
-    k.split('/').next().unwrap_or(k).to_owned()
+    let host = k.split('/').next().unwrap_or(k);
+    crate::reference::canonical_host(host).unwrap_or_else(|_| host.to_ascii_lowercase())
 }
 
 /// Runs `docker-credential-<helper> get`, if it is on PATH.

@@ -203,7 +203,16 @@ enum Access {
 }
 
 impl Registry {
-    pub fn new(options: RegistryOptions) -> Result<Self, String> {
+    pub fn new(mut options: RegistryOptions) -> Result<Self, String> {
+        // Insecure hosts are compared with references' canonical registries.
+        options.insecure_hosts = options
+            .insecure_hosts
+            .iter()
+            .map(|h| {
+                crate::reference::canonical_host(h)
+                    .map_err(|e| format!("insecure registry {:?}: {e}", crate::digest::shorten(h)))
+            })
+            .collect::<Result<_, _>>()?;
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("nv2/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
@@ -351,7 +360,7 @@ impl Registry {
         r: &Reference,
         subject: &Digest,
         artifact_type: &str,
-    ) -> Result<Vec<Descriptor>, RegistryError> {
+    ) -> Result<Referrers, RegistryError> {
         let what = format!("referrers of {}@{subject}", r.repo_name());
         let url = format!(
             "{}/referrers/{subject}?artifactType={}",
@@ -374,7 +383,7 @@ impl Registry {
             StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => {
                 match self.get_manifest(&referrers_tag(r, subject)).await {
                     Ok(m) => m.bytes,
-                    Err(RegistryError::NotFound { .. }) => return Ok(Vec::new()),
+                    Err(RegistryError::NotFound { .. }) => return Ok(Referrers::default()),
                     Err(e) => return Err(e),
                 }
             }
@@ -385,12 +394,7 @@ impl Registry {
                 what: what.clone(),
                 reason: format!("not an OCI index: {}", one_line(e)),
             })?;
-        Ok(index
-            .manifests
-            .into_iter()
-            .filter(|d| d.artifact_type.as_deref() == Some(artifact_type))
-            .take(MAX_REFERRERS)
-            .collect())
+        Ok(select_referrers(index.manifests, artifact_type))
     }
 
     /// Uploads a blob to `r`'s repository unless it is already there.
@@ -696,6 +700,31 @@ impl Registry {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| auth_err("token response has no token".into()))
     }
+}
+
+/// The referrers worth fetching, from an index anyone who can push may have
+/// padded: other artifact types dropped first, each digest once, then at most
+/// [`MAX_REFERRERS`]; `truncated` says whether the cap cut the list.
+pub fn select_referrers(manifests: Vec<Descriptor>, artifact_type: &str) -> Referrers {
+    let mut seen = std::collections::HashSet::new();
+    let mut wanted = manifests
+        .into_iter()
+        .filter(|d| d.artifact_type.as_deref() == Some(artifact_type))
+        .filter(|d| seen.insert(d.digest.clone()));
+    let descriptors: Vec<Descriptor> = wanted.by_ref().take(MAX_REFERRERS).collect();
+    let truncated = wanted.next().is_some();
+    Referrers {
+        descriptors,
+        truncated,
+    }
+}
+
+/// The referrers of one subject that nv2 will look at.
+#[derive(Debug, Default)]
+pub struct Referrers {
+    pub descriptors: Vec<Descriptor>,
+    /// More referrers of the type were listed than [`MAX_REFERRERS`].
+    pub truncated: bool,
 }
 
 /// The referrers fallback tag of `subject`: `sha256-<hex>`.

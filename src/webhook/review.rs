@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::engine::{Decision, ImageOutcome};
+use crate::reference::Reference;
 
 /// The parts of an AdmissionReview request nv2 reads.
 #[derive(Debug, Deserialize)]
@@ -107,6 +108,62 @@ pub enum Scope {
     },
 }
 
+/// Every place a pod spec names an image, with the Kubernetes version that
+/// added it. A field missing here is an image the webhook never looks at, so
+/// a new one must be added here (and in the tests of this module).
+///
+/// | field | kind of entry | since |
+/// |---|---|---|
+/// | `containers[].image` | container | 1.0 |
+/// | `initContainers[].image` | container | 1.6 (GA 1.8) |
+/// | `ephemeralContainers[].image` | container | 1.16 (GA 1.25) |
+/// | `volumes[].image.reference` | ImageVolume | 1.31 (beta 1.33) |
+const IMAGE_FIELDS: &[(&str, &str)] = &[
+    ("initContainers", "/image"),
+    ("containers", "/image"),
+    ("ephemeralContainers", "/image"),
+    ("volumes", "/image/reference"),
+];
+
+/// The images of one pod spec (at `pointer` in the object). Something other
+/// than a string where an image belongs is an error (deny), never skipped.
+fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, String> {
+    let mut images = Vec::new();
+    for (list, field) in IMAGE_FIELDS {
+        let Some(entries) = spec.get(*list) else {
+            continue;
+        };
+        if entries.is_null() {
+            continue;
+        }
+        let entries = entries
+            .as_array()
+            .ok_or_else(|| format!("{pointer}/{list} is not a list"))?;
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("{pointer}/{list}/{i}{field}");
+            match entry.pointer(field) {
+                Some(Value::String(image)) => images.push(ImageField {
+                    pointer: at,
+                    image: image.clone(),
+                }),
+                // A container without an image, or a volume of another kind,
+                // names none (the API server refuses a container without one).
+                None | Some(Value::Null) => {
+                    if *list == "volumes"
+                        && entry
+                            .get("image")
+                            .is_some_and(|v| !v.is_null() && !v.is_object())
+                    {
+                        return Err(format!("{pointer}/{list}/{i}/image is not an object"));
+                    }
+                }
+                Some(_) => return Err(format!("{at} is not a string")),
+            }
+        }
+    }
+    Ok(images)
+}
+
 /// The images a request brings, by kind and operation.
 pub fn scope(req: &AdmissionRequest) -> Result<Scope, String> {
     if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
@@ -119,26 +176,7 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, String> {
     let spec = object
         .pointer(pointer)
         .ok_or_else(|| format!("{} has no pod spec at {pointer}", req.kind.kind))?;
-    let mut images = Vec::new();
-    for list in ["initContainers", "containers", "ephemeralContainers"] {
-        let Some(containers) = spec.get(list) else {
-            continue;
-        };
-        let containers = containers
-            .as_array()
-            .ok_or_else(|| format!("{pointer}/{list} is not a list"))?;
-        for (i, c) in containers.iter().enumerate() {
-            match c.get("image") {
-                Some(Value::String(image)) => images.push(ImageField {
-                    pointer: format!("{pointer}/{list}/{i}/image"),
-                    image: image.clone(),
-                }),
-                Some(_) => return Err(format!("{pointer}/{list}/{i}/image is not a string")),
-                // A container without an image is the API server's to refuse.
-                None => {}
-            }
-        }
-    }
+    let images = images_of(spec, pointer)?;
     let pull_secrets = spec
         .get("imagePullSecrets")
         .and_then(Value::as_array)
@@ -185,7 +223,7 @@ pub fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Re
             Decision::Warn(reason) => warnings.push(format!("image {}: {reason}", o.image)),
             Decision::Allow => {
                 if let Some(d) = &o.digest {
-                    verified.push(format!("{}@{d}", o.image));
+                    verified.push(verified_name(&o.image, d));
                 }
             }
         }
@@ -217,12 +255,34 @@ pub fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Re
     }
 }
 
-/// `nginx:1.25` → `nginx:1.25@sha256:…`; an image already pinned is left alone.
+/// The image pinned to `digest`, in the canonical spelling of the registry
+/// and repository that were verified (`localhost:05000/a:v1` →
+/// `localhost:5000/a:v1@sha256:…`), so the kubelet pulls from exactly what
+/// was checked; an image already pinned is left alone.
 fn pinned(image: &str, digest: &crate::digest::Digest) -> Option<String> {
     if image.contains('@') {
         return None;
     }
-    Some(format!("{image}@{digest}"))
+    let reference = Reference::parse(image).ok()?;
+    match crate::reference::written_registry(image) {
+        // On Docker Hub without a registry, or written canonically: keep
+        // the user's spelling.
+        None => return Some(format!("{image}@{digest}")),
+        Some(host) if host == reference.registry() => {
+            return Some(format!("{image}@{digest}"));
+        }
+        Some(_) => {}
+    }
+    Some(reference.with_digest(digest.clone()).to_string())
+}
+
+/// `registry/repository@sha256:…` for the audit annotation: one digest,
+/// whether or not the image was already pinned.
+fn verified_name(image: &str, digest: &crate::digest::Digest) -> String {
+    match Reference::parse(image) {
+        Ok(r) => r.by_digest(digest.clone()).to_string(),
+        Err(_) => format!("{image}@{digest}"),
+    }
 }
 
 /// The AdmissionReview response JSON; `patch` as the base64 string the API server expects.
