@@ -407,6 +407,37 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_a_registry_chooses_its_policy() {
+        let p = format!(
+            r#"{},{{"name":"local","registryScopes":["localhost:5055/app","registry.example.com/shop/web","[::1]:5000/x"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:acme"],"trustedIdentities":["*"]}}"#,
+            STRICT_ALL
+                .replace("\"all\"", "\"catch-all\"")
+                .replace("strict", "audit")
+        );
+        let tp = TrustPolicy::parse(&doc(&p), &stores()).unwrap();
+        for image in [
+            "localhost:5055/app:v1",
+            "LOCALHOST:5055/app:v1",
+            "localhost:05055/app:v1",
+            "Localhost:005055/app@sha256:3351c53952446db17d21b86cfe5829ae70f823aff5d410fbf09dff820a39ab55",
+            "registry.example.com:443/shop/web:1",
+            "REGISTRY.example.com/shop/web:1",
+            "[0:0::1]:5000/x:1",
+            "[0000::0001]:05000/x:1",
+        ] {
+            let r = Reference::parse(image).unwrap();
+            assert_eq!(tp.policy_for(&r).unwrap().name, "local", "{image}");
+        }
+        // Scopes are canonical too: a second spelling of a claimed scope clashes.
+        let clash = p.replace(
+            "\"[::1]:5000/x\"",
+            "\"[::1]:5000/x\",\"LOCALHOST:05055/app\"",
+        );
+        let err = TrustPolicy::parse(&doc(&clash), &stores()).unwrap_err();
+        assert!(err.contains("claimed by another policy"), "{err}");
+    }
+
+    #[test]
     fn no_wildcard_means_no_policy() {
         let p = r#"{"name":"dev","registryScopes":["r.io/a"],"signatureVerification":{"level":"skip"}}"#;
         let tp = TrustPolicy::parse(&doc(p), &Stores::new()).unwrap();
@@ -491,6 +522,18 @@ mod tests {
             (
                 doc(&STRICT_ALL.replace("\"*\"]}", "\"CN=x\"]}")),
                 "not \"*\" or",
+            ),
+            (
+                doc(&STRICT_ALL.replace("\"*\"]}", "\"x509.subject: CN=a, CN=b\"]}")),
+                "listed twice",
+            ),
+            (
+                doc(&STRICT_ALL.replace("\"*\"]}", "\"x509.subject: CN=a=b\"]}")),
+                "unescaped",
+            ),
+            (
+                doc(&STRICT_ALL.replace("[\"*\"],\"sig", "[\"LOCALHOST:0/a\"],\"sig")),
+                "registry port",
             ),
             (
                 doc(&STRICT_ALL.replace("\"name\"", "\"nmae\"")),

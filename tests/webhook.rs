@@ -601,3 +601,77 @@ fn a_cached_pass_does_not_outlive_the_signature() {
         "{resp}"
     );
 }
+
+/// A pod review with these containers and volumes, as the API server sends it.
+fn pod_review(containers: Value, volumes: Value) -> Value {
+    let mut review = fixture("pod-create.json", "unused");
+    review["request"]["object"]["spec"]["containers"] = containers;
+    review["request"]["object"]["spec"]["volumes"] = volumes;
+    review
+}
+
+#[test]
+fn another_spelling_of_a_strict_registry_is_still_strict() {
+    let w = world();
+    // The registry's repositories are strict; everything else only audited.
+    let catch_all = json!({"name": "catch-all", "registryScopes": ["*"],
+        "signatureVerification": {"level": "audit"}, "trustStores": ["ca:test"], "trustedIdentities": ["*"]});
+    let wh = w.webhook(&w.trust_dir("trust", vec![catch_all]), &[]);
+    let (ip, port) = w.reg.host.rsplit_once(':').unwrap();
+    for spelling in [format!("{ip}:0{port}"), format!("{ip}:000{port}")] {
+        let image = format!("{spelling}/unsigned:v1");
+        let review = pod_review(json!([{"name": "a", "image": image}]), json!([]));
+        let resp = wh.review("/validate", &review);
+        assert_eq!(resp["allowed"], false, "{image}: {resp}");
+        let msg = resp["status"]["message"].as_str().unwrap();
+        assert!(msg.contains("no signatures are linked"), "{msg}");
+    }
+    // A spelling that cannot be made canonical is denied, never audited.
+    let review = pod_review(
+        json!([{"name": "a", "image": format!("{ip}.:{port}/unsigned:v1")}]),
+        json!([]),
+    );
+    let resp = wh.review("/validate", &review);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    // The signed image in another spelling is verified and pinned canonically.
+    let review = pod_review(
+        json!([{"name": "a", "image": format!("{ip}:0{port}/hello-world:v1.0")}]),
+        json!([]),
+    );
+    let resp = wh.review("/mutate", &review);
+    assert_eq!(resp["allowed"], true, "{resp}");
+    let mut object = review["request"]["object"].clone();
+    apply_patch(&mut object, &resp);
+    assert_eq!(
+        object["spec"]["containers"][0]["image"],
+        format!("{}/hello-world:v1.0@{}", w.reg.host, w.digest)
+    );
+}
+
+#[test]
+fn an_image_volume_is_verified_and_pinned_like_a_container() {
+    let w = world();
+    let wh = w.webhook(&w.trust_dir("trust", vec![]), &[]);
+    let signed = format!("{}/hello-world:v1.0", w.reg.host);
+    let unsigned = format!("{}/unsigned:v1", w.reg.host);
+    let review = pod_review(
+        json!([{"name": "a", "image": signed}]),
+        json!([{"name": "data", "image": {"reference": unsigned, "pullPolicy": "IfNotPresent"}}]),
+    );
+    let resp = wh.review("/validate", &review);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let msg = resp["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("unsigned:v1"), "{msg}");
+    let review = pod_review(
+        json!([{"name": "a", "image": signed}]),
+        json!([{"name": "data", "image": {"reference": signed}}]),
+    );
+    let resp = wh.review("/mutate", &review);
+    assert_eq!(resp["allowed"], true, "{resp}");
+    let mut object = review["request"]["object"].clone();
+    assert_eq!(apply_patch(&mut object, &resp), 2);
+    assert_eq!(
+        object["spec"]["volumes"][0]["image"]["reference"],
+        format!("{signed}@{}", w.digest)
+    );
+}

@@ -451,4 +451,97 @@ mod tests {
                 .contains(&format!("image r.io/a@{d}: no signatures"))
         );
     }
+
+    #[test]
+    fn image_volumes_are_images_too() {
+        let spec = json!({
+            "containers": [{"name": "a", "image": "r.io/signed:1"}],
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "x"}},
+                {"name": "data", "image": {"reference": "r.io/unsigned:1", "pullPolicy": "Always"}},
+                {"name": "empty", "image": null}
+            ]
+        });
+        for (kind, group, obj, base) in [
+            ("Pod", "", json!({"spec": spec}), "/spec"),
+            (
+                "CronJob",
+                "batch",
+                json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}),
+                "/spec/jobTemplate/spec/template/spec",
+            ),
+        ] {
+            let Scope::Check { images, .. } = scope(&review(kind, group, obj)).unwrap() else {
+                panic!("{kind} ignored")
+            };
+            assert_eq!(
+                images.last(),
+                Some(&ImageField {
+                    pointer: format!("{base}/volumes/1/image/reference"),
+                    image: "r.io/unsigned:1".into(),
+                })
+            );
+            assert_eq!(images.len(), 2);
+        }
+        for bad in [
+            json!({"spec": {"volumes": [{"name": "v", "image": {"reference": 7}}]}}),
+            json!({"spec": {"volumes": [{"name": "v", "image": "r.io/x:1"}]}}),
+            json!({"spec": {"volumes": {"name": "v"}}}),
+        ] {
+            assert!(scope(&review("Pod", "", bad.clone())).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pins_in_the_verified_spelling_and_annotates_one_digest() {
+        let d = crate::digest::Digest::of(b"x");
+        let allow = |image: &str| ImageOutcome {
+            image: image.into(),
+            policy: None,
+            digest: Some(d.clone()),
+            decision: Decision::Allow,
+        };
+        let images = [
+            "LOCALHOST:05000/a:v1",
+            "localhost:5000/b:v1",
+            "nginx",
+            "r.io/pinned:v1",
+        ];
+        let pinned_image = format!("r.io/pinned:v1@{d}");
+        let fields: Vec<ImageField> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| ImageField {
+                pointer: format!("/spec/containers/{i}/image"),
+                image: if i == 3 {
+                    pinned_image.clone()
+                } else {
+                    (*image).to_owned()
+                },
+            })
+            .collect();
+        let outcomes: Vec<ImageOutcome> = fields.iter().map(|f| allow(&f.image)).collect();
+        let r = decide(&fields, &outcomes, true);
+        let values: Vec<String> = r
+            .patch
+            .unwrap()
+            .iter()
+            .map(|p| p["value"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                format!("localhost:5000/a:v1@{d}"),
+                format!("localhost:5000/b:v1@{d}"),
+                format!("nginx@{d}"),
+            ]
+        );
+        let annotation = &r.audit["verified-images"];
+        assert!(
+            annotation.contains(&format!("r.io/pinned@{d}")),
+            "{annotation}"
+        );
+        assert!(!annotation.contains(&format!("{d}@{d}")), "{annotation}");
+        assert_eq!(annotation.matches("sha256:").count(), 4);
+    }
 }
