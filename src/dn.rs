@@ -98,7 +98,7 @@ impl Name {
     /// separators are ignored. An attribute type may appear once.
     pub fn parse_rfc4514(input: &str) -> Result<Self, DnError> {
         let mut attributes = Vec::new();
-        for raw in split_unescaped(input.trim())? {
+        for raw in split_unescaped(input.trim_start_matches(' '))? {
             let (ty, value) = raw
                 .split_once('=')
                 .ok_or_else(|| DnError::NotTypeValue(crate::digest::shorten(raw.trim())))?;
@@ -151,21 +151,40 @@ impl Name {
     }
 }
 
+/// RFC 4514 text: `parse_rfc4514(name.to_string())` gives `name` back.
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, a) in self.attributes.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(
-                f,
-                "{}={}",
-                short_name(&a.oid),
-                a.value.as_deref().unwrap_or("?")
-            )?;
+            write!(f, "{}=", short_name(&a.oid))?;
+            match &a.value {
+                Some(v) => f.write_str(&escape_value(v))?,
+                None => f.write_str("?")?,
+            }
         }
         Ok(())
     }
+}
+
+/// RFC 4514 §2.4 escaping of one value.
+fn escape_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '#' if i == 0 => out.push_str("\\#"),
+            '\0' => out.push_str("\\00"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Splits at unescaped `,`, `;` and `+` (RDN and multi-valued RDN
@@ -201,8 +220,16 @@ fn split_unescaped(input: &str) -> Result<Vec<&str>, DnError> {
 /// RFC 4514 §3 value unescaping; unescaped specials are refused as ambiguous.
 fn unescape(value: &str, ty: &str) -> Result<String, DnError> {
     let ty_name = || ty.to_ascii_uppercase();
-    // Unescaped leading and trailing spaces are not part of the value.
-    let value = value.trim_matches(' ');
+    // Unescaped leading and trailing spaces are not part of the value; an
+    // escaped trailing space (`\ `) is.
+    let mut value = value.trim_start_matches(' ');
+    while let Some(rest) = value.strip_suffix(' ') {
+        let backslashes = rest.bytes().rev().take_while(|&b| b == b'\\').count();
+        if backslashes % 2 == 1 {
+            break;
+        }
+        value = rest;
+    }
     if value.starts_with('#') {
         return Err(DnError::HexValue(ty_name()));
     }
@@ -269,6 +296,9 @@ mod tests {
                 ("CN", "release+1 , x")
             ])
         );
+        let n = Name::parse_rfc4514("CN=\\ a\\ ,O=b\\\\ ").unwrap();
+        assert_eq!(n, name(&[("CN", " a "), ("O", "b\\")]));
+        assert_eq!(Name::parse_rfc4514(&n.to_string()).unwrap(), n);
         let n = Name::parse_rfc4514("cn=a+o=b;2.5.4.11=c").unwrap();
         assert_eq!(n, name(&[("CN", "a"), ("O", "b"), ("OU", "c")]));
     }
