@@ -2,7 +2,7 @@
 //! discover the signatures linked to it, fetch them, and verify each with the
 //! same [`verify_envelope`] the offline CLI uses. The webhook calls this too.
 
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 
 use crate::digest::{Digest, shorten};
 use crate::reference::Reference;
@@ -53,8 +53,10 @@ pub async fn discover(
 ) -> Result<Discovered, RegistryError> {
     let referrers = registry.referrers(r, subject, ARTIFACT_TYPE).await?;
     let truncated = referrers.truncated;
+    let budget = ByteBudget::new(MAX_IMAGE_SIGNATURE_BYTES);
+    let budget = &budget;
     let fetches = referrers.descriptors.into_iter().map(|desc| async move {
-        let envelope = fetch_signature(registry, r, subject, &desc).await;
+        let envelope = fetch_signature(registry, r, subject, &desc, budget).await;
         let created = desc
             .annotations
             .as_ref()
@@ -66,10 +68,49 @@ pub async fn discover(
             envelope: envelope.map(|(env, _)| env),
         }
     });
+    let signatures = futures_util::stream::iter(fetches)
+        .buffered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
     Ok(Discovered {
-        signatures: join_all(fetches).await,
+        signatures,
         truncated,
     })
+}
+
+/// Signature manifests are small (a config, one layer, a subject); a larger
+/// one is not read.
+pub const MAX_SIGNATURE_MANIFEST: u64 = 256 << 10;
+/// At most this many bytes of signature manifests and blobs are fetched for
+/// one image, whatever its referrers declare: what a hostile repository can
+/// make nv2 hold is bounded.
+pub const MAX_IMAGE_SIGNATURE_BYTES: u64 = 8 << 20;
+/// Signature artifacts of one image fetched at a time.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// Bytes an image's signature fetches may still take.
+struct ByteBudget(std::sync::atomic::AtomicU64);
+
+impl ByteBudget {
+    fn new(bytes: u64) -> Self {
+        ByteBudget(std::sync::atomic::AtomicU64::new(bytes))
+    }
+
+    /// Takes `n` bytes, or refuses when fewer are left.
+    fn take(&self, n: u64) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                format!(
+                    "not fetched: the image's signature download budget ({} MiB) is spent",
+                    MAX_IMAGE_SIGNATURE_BYTES >> 20
+                )
+            })
+    }
 }
 
 async fn fetch_signature(
@@ -77,13 +118,21 @@ async fn fetch_signature(
     r: &Reference,
     subject: &Digest,
     desc: &crate::registry::Descriptor,
+    budget: &ByteBudget,
 ) -> Result<(Envelope, ArtifactManifest), String> {
     let digest = Digest::parse(&desc.digest).map_err(|e| e.to_string())?;
+    if desc.size > MAX_SIGNATURE_MANIFEST {
+        return Err(format!(
+            "signature manifest of {} bytes is larger than {MAX_SIGNATURE_MANIFEST}",
+            desc.size
+        ));
+    }
     let bytes = match desc.embedded() {
         Some(embedded) => embedded?,
         None => {
+            budget.take(desc.size)?;
             registry
-                .get_manifest(&r.by_digest(digest.clone()))
+                .get_manifest_within(&r.by_digest(digest.clone()), MAX_SIGNATURE_MANIFEST)
                 .await
                 .map_err(|e| e.to_string())?
                 .bytes
@@ -106,6 +155,9 @@ async fn fetch_signature(
     let blob = manifest
         .signature_blob()
         .ok_or("signature artifact has no signature layer")?;
+    if blob.data.is_none() {
+        budget.take(blob.size.min(MAX_SIGNATURE_BLOB))?;
+    }
     let sig = registry
         .get_blob(r, blob, MAX_SIGNATURE_BLOB)
         .await
@@ -213,5 +265,21 @@ pub fn verify_found(found: Discovered, subject: &Subject, req: &Requirements<'_>
         digest: subject.digest.clone(),
         signatures,
         truncated: found.truncated || spent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_download_budget_is_shared_and_never_overdrawn() {
+        let budget = ByteBudget::new(10);
+        assert!(budget.take(6).is_ok());
+        let err = budget.take(5).unwrap_err();
+        assert!(err.contains("budget"), "{err}");
+        assert!(budget.take(4).is_ok());
+        assert!(budget.take(1).is_err());
+        assert!(budget.take(0).is_ok());
     }
 }

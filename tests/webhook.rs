@@ -675,3 +675,22 @@ fn an_image_volume_is_verified_and_pinned_like_a_container() {
         format!("{signed}@{}", w.digest)
     );
 }
+
+#[test]
+fn a_request_naming_too_many_images_is_denied_before_any_work() {
+    let w = world();
+    let wh = w.webhook(&w.trust_dir("trust", vec![]), &[]);
+    let containers: Vec<Value> = (0..=nv2::webhook::MAX_IMAGES_PER_REVIEW)
+        .map(|i| json!({"name": format!("c{i}"), "image": format!("{}/img{i}:v1", w.reg.host)}))
+        .collect();
+    let resp = wh.review("/validate", &pod_review(json!(containers), json!([])));
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let msg = resp["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("distinct images"), "{msg}");
+    // The same image many times is one image.
+    let containers: Vec<Value> = (0..100)
+        .map(|i| json!({"name": format!("c{i}"), "image": format!("{}/hello-world:v1.0", w.reg.host)}))
+        .collect();
+    let resp = wh.review("/validate", &pod_review(json!(containers), json!([])));
+    assert_eq!(resp["allowed"], true, "{resp}");
+}

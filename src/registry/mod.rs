@@ -259,6 +259,15 @@ impl Registry {
     /// bytes; a digest reference, or a `Docker-Content-Digest` header, that
     /// disagrees is an error.
     pub async fn get_manifest(&self, r: &Reference) -> Result<Manifest, RegistryError> {
+        self.get_manifest_within(r, MAX_MANIFEST).await
+    }
+
+    /// As [`Registry::get_manifest`], reading at most `limit` bytes.
+    pub async fn get_manifest_within(
+        &self,
+        r: &Reference,
+        limit: u64,
+    ) -> Result<Manifest, RegistryError> {
         let what = format!("manifest {r}");
         let url = format!("{}/manifests/{}", self.base_url(r), r.tag_or_digest());
         let resp = self
@@ -279,7 +288,7 @@ impl Registry {
         }
         let header_digest = header_str(resp.headers(), "docker-content-digest");
         let content_type = header_str(resp.headers(), CONTENT_TYPE.as_str());
-        let bytes = read_body(resp, MAX_MANIFEST, &what).await?;
+        let bytes = read_body(resp, limit, &what).await?;
         let digest = Digest::of(&bytes);
         if let Some(expected) = r.digest()
             && *expected != digest

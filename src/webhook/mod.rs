@@ -29,6 +29,10 @@ use review::{Scope, allow_json, decide, parse_review, response_json, scope};
 
 /// Request bodies over this are refused (413).
 pub const MAX_BODY: usize = 3 << 20;
+/// Distinct images verified for one request; more is denied. Each image's
+/// own work is bounded ([`crate::remote::MAX_IMAGE_SIGNATURES`]), so this
+/// bounds what one request can cost.
+pub const MAX_IMAGES_PER_REVIEW: usize = 64;
 
 /// How the webhook runs.
 #[derive(Clone, Debug)]
@@ -255,16 +259,8 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
             service_account,
         }) => (images, is_pod, pull_secrets, service_account),
         Err(reason) => {
-            let r = review::Response {
-                allowed: false,
-                message: Some(format!("nv2 denied: {reason}")),
-                warnings: Vec::new(),
-                patch: None,
-                audit: Default::default(),
-            };
-            log_review(&req, "denied", std::slice::from_ref(&reason));
             state.metrics.admission(labels("denied"), started.elapsed());
-            return json_response(response_json(&req.uid, &r));
+            return deny_whole_request(&req, reason);
         }
     };
     // On the ephemeralcontainers subresource only the new containers are admitted.
@@ -279,6 +275,14 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
     let mut distinct: Vec<&str> = fields.iter().map(|f| f.image.as_str()).collect();
     distinct.sort_unstable();
     distinct.dedup();
+    if distinct.len() > MAX_IMAGES_PER_REVIEW {
+        let reason = format!(
+            "the object names {} distinct images; at most {MAX_IMAGES_PER_REVIEW} are verified per request",
+            distinct.len()
+        );
+        state.metrics.admission(labels("denied"), started.elapsed());
+        return deny_whole_request(&req, reason);
+    }
     let deadline = tokio::time::Instant::from_std(started) + state.deadline;
     // With workload pull secrets, the workload's credentials come first.
     let credentials = match &state.pull_secrets {
@@ -358,6 +362,19 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
     log_review(&req, decision, &reasons);
     state.metrics.admission(labels(decision), started.elapsed());
     json_response(response_json(&req.uid, &response))
+}
+
+/// Denies a request for a reason that is not one image's (logged).
+fn deny_whole_request(req: &review::AdmissionRequest, reason: String) -> Response {
+    let r = review::Response {
+        allowed: false,
+        message: Some(format!("nv2 denied: {reason}")),
+        warnings: Vec::new(),
+        patch: None,
+        audit: Default::default(),
+    };
+    log_review(req, "denied", std::slice::from_ref(&reason));
+    json_response(response_json(&req.uid, &r))
 }
 
 fn log_review(req: &review::AdmissionRequest, decision: &str, reasons: &[String]) {
