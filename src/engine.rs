@@ -87,7 +87,13 @@ struct Verified {
     decision: Decision,
     /// A pass must not be cached past the signature's or certificate's expiry.
     valid_until: Option<i64>,
+    /// The signatures could not be read (registry or transport error): kept
+    /// only briefly, so a blip does not deny an image for the failure TTL.
+    transient: bool,
 }
+
+/// The longest a verdict from a registry error is kept.
+const TRANSIENT_TTL: Duration = Duration::from_secs(2);
 
 /// Image verification under a trust policy, with caches.
 ///
@@ -269,6 +275,7 @@ impl Engine {
                             Err(e) => Err(format!("cannot fetch signatures: {e}")),
                         };
                     let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
+                    let transient = verdict.is_err();
                     let decision = match verdict {
                         Err(e) => fail(audit, e),
                         Ok(v) if v.passes(&policy.level.enforced()) => {
@@ -303,6 +310,7 @@ impl Engine {
                     Verified {
                         decision,
                         valid_until,
+                        transient,
                     }
                 },
                 |v| match v.decision {
@@ -313,6 +321,7 @@ impl Engine {
                         }
                         None => self.ttls.verified,
                     },
+                    _ if v.transient => self.ttls.failed.min(TRANSIENT_TTL),
                     _ => self.ttls.failed,
                 },
             )

@@ -24,9 +24,59 @@ pub enum Fault {
     Huge(usize),
     /// A 200 whose body never ends.
     Endless,
+    /// Cut the connection without an answer.
+    Reset,
+}
+
+/// Random misbehaviour on every request, for soak runs: each request draws
+/// one outcome from a seeded generator.
+#[derive(Clone, Copy, Debug)]
+pub struct Chaos {
+    pub seed: u64,
+    /// Percent of requests delayed by up to `max_delay`.
+    pub delay_pct: u32,
+    pub max_delay: Duration,
+    /// Percent answered 503.
+    pub unavailable_pct: u32,
+    /// Percent answered 429 with `Retry-After: 1`.
+    pub throttled_pct: u32,
+    /// Percent whose connection is cut before any answer.
+    pub reset_pct: u32,
+    /// Percent whose body is cut in the middle.
+    pub truncate_pct: u32,
+}
+
+impl Chaos {
+    /// Draws this request's fault (a splitmix64 step of the shared state).
+    fn draw(&self, counter: u64) -> Option<Fault> {
+        let mut z = self
+            .seed
+            .wrapping_add(counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let roll = (z % 100) as u32;
+        let delay = Duration::from_millis((z >> 8) % (self.max_delay.as_millis() as u64 + 1));
+        let mut edge = 0;
+        for (pct, fault) in [
+            (self.delay_pct, Fault::Delay(delay)),
+            (self.unavailable_pct, Fault::Status(503, None)),
+            (self.throttled_pct, Fault::Status(429, Some("1"))),
+            (self.reset_pct, Fault::Reset),
+            (self.truncate_pct, Fault::Truncate),
+        ] {
+            edge += pct;
+            if roll < edge {
+                return Some(fault);
+            }
+        }
+        None
+    }
 }
 
 struct State {
+    chaos: Mutex<Option<Chaos>>,
+    draws: std::sync::atomic::AtomicU64,
     upstream: String,
     client: reqwest::Client,
     count: AtomicUsize,
@@ -44,6 +94,8 @@ pub struct Proxy {
 impl Proxy {
     pub fn start(upstream_port: u16) -> Self {
         let state = Arc::new(State {
+            chaos: Mutex::new(None),
+            draws: std::sync::atomic::AtomicU64::new(0),
             upstream: format!("http://127.0.0.1:{upstream_port}"),
             client: reqwest::Client::new(),
             count: AtomicUsize::new(0),
@@ -84,6 +136,11 @@ impl Proxy {
     /// Misbehave with `fault` on requests whose path and query contain `pattern`.
     pub fn set_fault(&self, pattern: &str, fault: Fault) {
         *self.state.rule.lock().unwrap() = Some((pattern.to_owned(), fault));
+    }
+
+    /// Misbehave at random on every request (see [`Chaos`]); `None` stops.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        *self.state.chaos.lock().unwrap() = chaos;
     }
 
     pub fn clear(&self) {
@@ -127,6 +184,9 @@ async fn handle(
         .as_ref()
         .filter(|(pattern, _)| pq.contains(pattern.as_str()))
         .map(|(_, f)| f.clone());
+    let chaos = *st.chaos.lock().unwrap();
+    let fault =
+        fault.or_else(|| chaos.and_then(|c| c.draw(st.draws.fetch_add(1, Ordering::SeqCst))));
     match &fault {
         Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
         Some(Fault::Status(code, retry_after)) => {
@@ -149,6 +209,17 @@ async fn handle(
                 .status(200)
                 .header("content-type", "application/vnd.oci.image.manifest.v1+json")
                 .body(Body::from(junk))
+                .unwrap();
+        }
+        Some(Fault::Reset) => {
+            // An error before the first byte makes the server drop the connection.
+            let stream = futures_util::stream::iter(vec![Err::<axum::body::Bytes, _>(
+                std::io::Error::other("reset"),
+            )]);
+            return Response::builder()
+                .status(200)
+                .header("content-length", "100")
+                .body(Body::from_stream(stream))
                 .unwrap();
         }
         Some(Fault::Endless) => {

@@ -125,6 +125,11 @@ impl Webhook {
         );
     }
 
+    /// The webhook process's id (for RSS).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
     }
