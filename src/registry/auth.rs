@@ -165,28 +165,13 @@ impl DockerConfig {
     /// Credentials for `host`: an `auths` entry (keys may be URLs), a
     /// credential helper for the host, or the default store.
     pub fn for_host(&self, host: &str) -> Option<Basic> {
-        // Keys that spell the same host are taken in a fixed (sorted) order.
-        let mut entries: Vec<_> = self
-            .auths
-            .iter()
-            .filter(|(key, _)| normalise_key(key) == host)
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(b.0));
-        if let Some(b) = entries.into_iter().find_map(|(_, entry)| entry.basic()) {
+        if let Some(b) = entries_for_host(&self.auths, host).find_map(AuthEntry::basic) {
             return Some(b);
         }
         if !self.helpers_allowed {
             return None;
         }
-        let mut helpers: Vec<_> = self
-            .cred_helpers
-            .iter()
-            .filter(|(key, _)| normalise_key(key) == host)
-            .collect();
-        helpers.sort_by(|a, b| a.0.cmp(b.0));
-        let helper = helpers
-            .into_iter()
-            .map(|(_, h)| h)
+        let helper = entries_for_host(&self.cred_helpers, host)
             .next()
             .or(self.creds_store.as_ref())?;
         run_helper(helper, host)
@@ -215,6 +200,20 @@ impl AuthEntry {
             password: self.password.clone()?,
         })
     }
+}
+
+/// The values of `map` whose keys name `host`, keys that spell the same host
+/// taken in a fixed (sorted) order.
+fn entries_for_host<'a, V>(
+    map: &'a HashMap<String, V>,
+    host: &str,
+) -> impl Iterator<Item = &'a V> + use<'a, V> {
+    let mut entries: Vec<(&String, &V)> = map
+        .iter()
+        .filter(|(key, _)| normalise_key(key) == host)
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.into_iter().map(|(_, v)| v)
 }
 
 /// `https://index.docker.io/v1/` → `docker.io`: a config key's host in its
