@@ -47,6 +47,10 @@ pub(crate) struct WebhookArgs {
     /// Registry reached over plain HTTP (repeatable), e.g. localhost:5000.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
+    /// A token service on another host that may receive REGISTRY's credentials
+    /// (repeatable), e.g. docker.io=auth.docker.io.
+    #[arg(long = "auth-host", value_name = "REGISTRY=HOST[:PORT]")]
+    auth_hosts: Vec<String>,
     /// CA certificates (PEM) to trust for registries' HTTPS.
     #[arg(long)]
     registry_ca_file: Option<PathBuf>,
@@ -122,6 +126,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
             // No single request may outlive the review's deadline.
             request_timeout: deadline,
             connect_timeout: deadline.min(Duration::from_secs(3)),
+            auth_hosts: super::remote::auth_hosts(&args.auth_hosts)?,
             ..RegistryOptions::default()
         },
         ttls: CacheTtls {

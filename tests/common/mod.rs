@@ -3,6 +3,7 @@
 
 pub mod proxy;
 pub mod registry;
+pub mod standin;
 pub mod webhook;
 
 use std::io::Write;
