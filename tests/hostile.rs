@@ -525,3 +525,28 @@ fn basic_hosts_are_deduplicated() {
     assert_eq!(reg.count(), 201, "one 401, then Basic sent up front");
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// The same mistake in pushes: an upload Location on another host would
+/// receive the credentials and the content. Refused.
+#[test]
+fn uploads_stay_on_the_registrys_origin() {
+    let elsewhere = StandIn::http(|_| Reply::status(201));
+    let loc = elsewhere.url(&elsewhere.ip_host(), "/upload");
+    let reg = StandIn::http(move |s| match (s.method.as_str(), &s.authorization) {
+        (_, None) => Reply::challenge(r#"Basic realm="x""#),
+        ("HEAD", _) => Reply::status(404),
+        ("POST", _) => Reply::status(202).header("location", &loc),
+        _ => Reply::status(201),
+    });
+    let registry = Registry::new(options(&reg.host(), None)).unwrap();
+    let r = reference(&reg.host(), "app");
+    let err = runtime()
+        .block_on(registry.push_blob(&r, b"content"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not on the registry's own origin; refused"),
+        "{err}"
+    );
+    assert_eq!(elsewhere.count(), 0);
+}

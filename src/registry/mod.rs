@@ -573,14 +573,27 @@ impl Registry {
                 reason: "upload started without a Location".into(),
             }
         })?;
-        let mut upload = if location.starts_with("http://") || location.starts_with("https://") {
-            location
-        } else {
-            let origin = base.split("/v2/").next().unwrap_or_default();
-            format!("{origin}{location}")
-        };
-        upload.push(if upload.contains('?') { '&' } else { '?' });
-        upload.push_str(&format!("digest={digest}"));
+        // The upload goes where the registry says, with its credentials: on
+        // its own origin only (the same rule as for redirects).
+        let base_url = Url::parse(&base).map_err(|e| RegistryError::Invalid {
+            what: what.clone(),
+            reason: format!("bad URL: {e}"),
+        })?;
+        let mut upload = base_url
+            .join(&location)
+            .ok()
+            .filter(|u| guard::same_origin(u, &base_url))
+            .ok_or_else(|| RegistryError::Invalid {
+                what: what.clone(),
+                reason: format!(
+                    "upload location {:?} is not on the registry's own origin; refused",
+                    shorten(&location)
+                ),
+            })?;
+        upload
+            .query_pairs_mut()
+            .append_pair("digest", digest.as_str());
+        let upload = upload.to_string();
         let done = self
             .send(
                 r,
