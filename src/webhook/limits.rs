@@ -7,8 +7,12 @@
 //!   connection's service ([`ConnService`]) and goes with the connection.
 //! - [`read_body`] reads a request body under the read timeout, reserving
 //!   every chunk first from the connection's budget ([`MAX_BODY`] for all
-//!   its streams together) and then from the global one; a request that
+//!   its streams together) and then from a global one; a request that
 //!   cannot reserve is refused (413 or 503) and nothing more of it is read.
+//!   The global budget has two lanes, half each: the first [`SMALL_BODY`]
+//!   bytes of every request, and the bytes past them. Admission reviews are
+//!   small, so stalled large bodies (the slow-loris attack) exhaust only the
+//!   second lane, and honest reviews still find room in the first.
 
 use std::io;
 use std::sync::Arc;
@@ -22,6 +26,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::MAX_BODY;
 
+/// The first this many bytes of each body come from the small lane.
+pub const SMALL_BODY: usize = 64 << 10;
+
 /// How much the webhook's clients may hold.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
@@ -31,7 +38,8 @@ pub struct ServerLimits {
     pub max_streams: u32,
     /// Bound on the TLS handshake, on the request headers, and on the whole body.
     pub read_timeout: Duration,
-    /// Request body bytes buffered across all connections.
+    /// Request body bytes buffered across all connections (half for the
+    /// first [`SMALL_BODY`] bytes of each request, half for the rest).
     pub buffered_bytes: usize,
 }
 
@@ -50,15 +58,20 @@ impl Default for ServerLimits {
 pub struct Budgets {
     pub limits: ServerLimits,
     connections: Arc<Semaphore>,
-    bytes: Arc<Semaphore>,
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+    lane: usize,
 }
 
 impl Budgets {
     pub fn new(limits: ServerLimits) -> Arc<Self> {
+        let lane = (limits.buffered_bytes / 2).max(MAX_BODY);
         Arc::new(Budgets {
             limits,
             connections: Arc::new(Semaphore::new(limits.max_connections.max(1))),
-            bytes: Arc::new(Semaphore::new(limits.buffered_bytes.max(MAX_BODY))),
+            small: Arc::new(Semaphore::new(lane)),
+            large: Arc::new(Semaphore::new(lane)),
+            lane,
         })
     }
 
@@ -69,7 +82,7 @@ impl Budgets {
 
     /// Request bytes buffered now.
     pub fn buffered_bytes(&self) -> usize {
-        self.limits.buffered_bytes.max(MAX_BODY) - self.bytes.available_permits()
+        2 * self.lane - self.small.available_permits() - self.large.available_permits()
     }
 }
 
@@ -217,23 +230,29 @@ pub async fn read_body(budgets: &Budgets, req: Request<Body>) -> Result<Buffered
         if out.bytes.len() + n > MAX_BODY {
             return Err(BodyError::TooLarge);
         }
-        let permits = u32::try_from(n).map_err(|_| BodyError::TooLarge)?;
         if let Some(conn) = &conn {
-            let p = conn
-                .bytes
-                .clone()
-                .try_acquire_many_owned(permits)
-                .map_err(|_| BodyError::ConnectionFull)?;
-            out._reserved.push(p);
+            out._reserved
+                .push(reserve(&conn.bytes, n).ok_or(BodyError::ConnectionFull)?);
         }
-        let p = budgets
-            .bytes
-            .clone()
-            .try_acquire_many_owned(permits)
-            .map_err(|_| BodyError::Busy)?;
-        out._reserved.push(p);
+        let small = SMALL_BODY.saturating_sub(out.bytes.len()).min(n);
+        if small > 0 {
+            out._reserved
+                .push(reserve(&budgets.small, small).ok_or(BodyError::Busy)?);
+        }
+        if n > small {
+            out._reserved
+                .push(reserve(&budgets.large, n - small).ok_or(BodyError::Busy)?);
+        }
         out.bytes.extend_from_slice(&data);
     }
+}
+
+/// `n` bytes of `budget`, now or not at all.
+fn reserve(budget: &Arc<Semaphore>, n: usize) -> Option<OwnedSemaphorePermit> {
+    budget
+        .clone()
+        .try_acquire_many_owned(u32::try_from(n).ok()?)
+        .ok()
 }
 
 /// Applies the limits to hyper's HTTP/1 and HTTP/2 settings.
@@ -253,4 +272,109 @@ pub fn configure<A>(
         .max_pending_accept_reset_streams(Some(20))
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budgets(mib: usize, timeout_ms: u64) -> Arc<Budgets> {
+        Budgets::new(ServerLimits {
+            max_connections: 4,
+            max_streams: 4,
+            read_timeout: Duration::from_millis(timeout_ms),
+            buffered_bytes: mib << 20,
+        })
+    }
+
+    fn conn() -> Arc<Conn> {
+        Arc::new(Conn {
+            _slot: Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap(),
+            bytes: Arc::new(Semaphore::new(MAX_BODY)),
+        })
+    }
+
+    fn request(body: Body, conn: Option<&Arc<Conn>>) -> Request<Body> {
+        let mut req = Request::new(body);
+        if let Some(c) = conn {
+            req.extensions_mut().insert(c.clone());
+        }
+        req
+    }
+
+    /// A body that sends `n` bytes and then never ends.
+    fn stalled(n: usize) -> Body {
+        let first = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes_of(n))]);
+        Body::from_stream(futures_util::StreamExt::chain(
+            first,
+            futures_util::stream::pending(),
+        ))
+    }
+
+    fn bytes_of(n: usize) -> axum::body::Bytes {
+        axum::body::Bytes::from(vec![b' '; n])
+    }
+
+    #[tokio::test]
+    async fn bodies_are_bounded_per_request_and_per_connection() {
+        let b = budgets(64, 1000);
+        let big = Body::from(vec![b' '; MAX_BODY + 1]);
+        assert_eq!(
+            read_body(&b, request(big, None)).await.err(),
+            Some(BodyError::TooLarge)
+        );
+        // Two streams of one connection share its 3 MiB.
+        let c = conn();
+        let first = read_body(&b, request(Body::from(vec![b' '; 2 << 20]), Some(&c)))
+            .await
+            .unwrap();
+        let second = read_body(&b, request(Body::from(vec![b' '; 2 << 20]), Some(&c))).await;
+        assert_eq!(second.err(), Some(BodyError::ConnectionFull));
+        drop(first);
+        assert!(
+            read_body(&b, request(Body::from(vec![b' '; 2 << 20]), Some(&c)))
+                .await
+                .is_ok(),
+            "the budget comes back with the body"
+        );
+        assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn large_bodies_cannot_crowd_out_small_ones() {
+        let b = budgets(8, 1000);
+        let mut held = Vec::new();
+        let mut busy = 0;
+        for _ in 0..10 {
+            match read_body(&b, request(Body::from(vec![b' '; 1 << 20]), Some(&conn()))).await {
+                Ok(body) => held.push(body),
+                Err(e) => {
+                    assert_eq!(e, BodyError::Busy);
+                    assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+                    busy += 1;
+                }
+            }
+        }
+        assert!(busy > 0 && b.buffered_bytes() <= 8 << 20);
+        // A review-sized body still gets in.
+        let small = read_body(&b, request(Body::from(vec![b' '; 20 << 10]), Some(&conn())))
+            .await
+            .unwrap();
+        assert_eq!(small.bytes.len(), 20 << 10);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_times_out_and_releases_its_budget() {
+        let b = budgets(8, 200);
+        let started = tokio::time::Instant::now();
+        let e = read_body(&b, request(stalled(100 << 10), Some(&conn())))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, BodyError::Timeout(_)), "{e}");
+        assert_eq!(e.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(b.buffered_bytes(), 0);
+        assert!(!e.to_string().contains('\n'));
+    }
 }
