@@ -49,7 +49,10 @@ impl Target {
 }
 
 /// Whether the server closes `stream` within `within` (EOF or error on read).
-pub async fn closed_within<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, within: Duration) -> bool {
+pub async fn closed_within<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    within: Duration,
+) -> bool {
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + within;
     loop {

@@ -1,6 +1,7 @@
 //! Shared test helpers: a temp directory, the real `nv2` binary, openssl and umoci.
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod proxy;
 pub mod registry;
 pub mod standin;

@@ -208,6 +208,25 @@ impl Webhook {
         self.get("/metrics").1
     }
 
+    /// The webhook process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The webhook's VmRSS, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        super::attack::rss_kib(self.pid())
+    }
+
+    /// The value of gauge or counter line `name` (e.g. `nv2_open_connections`) in /metrics.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find(|l| l.split([' ', '{']).next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
