@@ -19,9 +19,32 @@ struct Entry<V> {
     expires: Instant,
 }
 
-/// Keyed values that expire; at most about `capacity` entries are kept.
+/// Weighs entries by a function of the value (1 each by default).
+struct Weigh<V>(fn(&V) -> u64);
+
+impl<V> Clone for Weigh<V> {
+    fn clone(&self) -> Self {
+        Weigh(self.0)
+    }
+}
+
+impl<K, V> quick_cache::Weighter<K, Entry<V>> for Weigh<V> {
+    fn weight(&self, _: &K, e: &Entry<V>) -> u64 {
+        (self.0)(&e.value).max(1)
+    }
+}
+
+type Inner<K, V> = Cache<
+    K,
+    Entry<V>,
+    Weigh<V>,
+    std::hash::RandomState,
+    quick_cache::sync::DefaultLifecycle<K, Entry<V>>,
+>;
+
+/// Keyed values that expire; at most about `capacity` entries (or weight) are kept.
 pub struct TtlCache<K, V> {
-    inner: Cache<K, Entry<V>>,
+    inner: Inner<K, V>,
 }
 
 /// Whether a lookup was served from the cache (or joined one in flight).
@@ -33,8 +56,20 @@ pub enum Lookup {
 
 impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
     pub fn new(capacity: usize) -> Self {
+        Self::weighted(capacity, capacity as u64, |_| 1)
+    }
+
+    /// At most `weight` in all, as `weigh` weighs values (e.g. bytes), for
+    /// about `items` entries.
+    pub fn weighted(items: usize, weight: u64, weigh: fn(&V) -> u64) -> Self {
         TtlCache {
-            inner: Cache::new(capacity.max(1)),
+            inner: Cache::with(
+                items.max(1),
+                weight.max(1),
+                Weigh(weigh),
+                std::hash::RandomState::new(),
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
         }
     }
 
@@ -95,9 +130,14 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
         self.len() == 0
     }
 
-    /// The bound on entries.
+    /// The bound on entries (or on their weight).
     pub fn capacity(&self) -> u64 {
         self.inner.capacity()
+    }
+
+    /// The weight held (the entry count, unless weighted).
+    pub fn weight(&self) -> u64 {
+        self.inner.weight()
     }
 
     pub fn clear(&self) {
@@ -233,6 +273,22 @@ mod tests {
         }
         assert!(cache.len() <= 100, "{}", cache.len());
         assert_eq!(cache.capacity(), 100);
+    }
+
+    #[tokio::test]
+    async fn weighted_caches_bound_their_weight() {
+        let cache = TtlCache::<u32, Vec<u8>>::weighted(100, 1 << 20, |v| v.len() as u64);
+        for i in 0..1_000 {
+            cache
+                .get_or_compute(
+                    i,
+                    || async { vec![0u8; 64 << 10] },
+                    |_| Duration::from_secs(60),
+                )
+                .await;
+        }
+        assert!(cache.weight() <= 1 << 20, "{}", cache.weight());
+        assert!(cache.len() <= 16, "{}", cache.len());
     }
 
     /// Inserts past capacity stay cheap: O(1) amortised, not a scan of the

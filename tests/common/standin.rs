@@ -85,7 +85,16 @@ impl StandIn {
         Self::start(Some(tls), Arc::new(handler))
     }
 
+    /// Plain HTTP on 127.0.0.1:`port` (0: any free port).
+    pub fn http_at(port: u16, handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_at(port, None, Arc::new(handler))
+    }
+
     fn start(tls: Option<&super::webhook::TlsMaterial>, handler: Handler) -> Self {
+        Self::start_at(0, tls, handler)
+    }
+
+    fn start_at(port: u16, tls: Option<&super::webhook::TlsMaterial>, handler: Handler) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -119,7 +128,7 @@ impl StandIn {
                 }
             });
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         match tls {
