@@ -4,7 +4,7 @@
 # one process:
 #   - admission kinds: 100 POSTs with a 2.9 MB `kind`, 10,000 distinct kinds;
 #   - registry hosts: 20,000 distinct registry hosts named in Pods;
-#   - registry tokens: 9,284 repositories of a hostile registry, a 16 KiB
+#   - registry tokens: 9,284 repositories of a hostile registry, an 8 KiB
 #     token each, and one 64 KiB token;
 #   - slow-loris bodies: 150 TLS connections holding unfinished 3 MiB bodies;
 #   - slow-loris handshakes and headers: 250 idle TCP + 250 stalled-header TLS

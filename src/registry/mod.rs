@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
@@ -699,7 +701,7 @@ impl Registry {
             Access::Pull => pull_scope(r),
         };
         // What the challenge just granted, used even if the store did not keep it.
-        let mut granted: Option<String> = None;
+        let mut granted: Option<HeaderValue> = None;
         for attempt in 0..2 {
             let mut req = self.http.request(method.clone(), url);
             if let Some(a) = accept {
@@ -762,7 +764,7 @@ impl Registry {
                     let (token, ttl) = self
                         .fetch_token(r, &realm, service.as_deref(), &token_scope, what)
                         .await?;
-                    granted = Some(format!("Bearer {token}"));
+                    granted = Some(token.clone());
                     self.options
                         .auth_store
                         .bearer(self.id, &host, &scope, token, ttl);
@@ -783,13 +785,16 @@ impl Registry {
 
     /// The `Authorization` value for `host` and `scope`: a held token, or
     /// Basic credentials when the host asked for them (or `basic` says so).
-    fn auth_header(&self, host: &str, scope: &str, basic: bool) -> Option<String> {
+    fn auth_header(&self, host: &str, scope: &str, basic: bool) -> Option<HeaderValue> {
         let store = &self.options.auth_store;
-        if let Some(tokens::Grant::Bearer(token)) = store.get(self.id, host, scope) {
-            return Some(format!("Bearer {token}"));
+        if let Some(tokens::Grant::Bearer(value)) = store.get(self.id, host, scope) {
+            return Some(value);
         }
         if basic || matches!(store.get(self.id, host, ""), Some(tokens::Grant::Basic)) {
-            return self.options.credentials.for_host(host).map(|b| b.header());
+            let mut value =
+                HeaderValue::from_str(&self.options.credentials.for_host(host)?.header()).ok()?;
+            value.set_sensitive(true);
+            return Some(value);
         }
         None
     }
@@ -810,7 +815,7 @@ impl Registry {
         service: Option<&str>,
         scope: &str,
         what: &str,
-    ) -> Result<(Arc<str>, Duration), RegistryError> {
+    ) -> Result<(HeaderValue, Duration), RegistryError> {
         let host = r.registry();
         let auth_err = |reason: String| RegistryError::Auth {
             what: what.to_owned(),
@@ -901,12 +906,14 @@ impl Registry {
                 tokens::MAX_TOKEN
             )));
         }
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(auth_err(
-                "token response: the token is not printable ASCII".into(),
-            ));
-        }
-        Ok((token.into(), ttl))
+        let mut value = token
+            .bytes()
+            .all(|b| b.is_ascii_graphic())
+            .then(|| HeaderValue::from_str(&format!("Bearer {token}")).ok())
+            .flatten()
+            .ok_or_else(|| auth_err("token response: the token is not printable ASCII".into()))?;
+        value.set_sensitive(true);
+        Ok((value, ttl))
     }
 }
 

@@ -9,15 +9,15 @@
 //! One store is shared by every client made from the same options, so the
 //! bound holds for the whole webhook, not per tenant.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
+use reqwest::header::HeaderValue;
 
-/// Tokens larger than this are refused.
-pub const MAX_TOKEN: usize = 16 << 10;
+/// Tokens larger than this are refused (real ones are 0.2–3 KiB).
+pub const MAX_TOKEN: usize = 8 << 10;
 /// Default bound on the bytes of all grants held.
 pub const DEFAULT_BYTES: u64 = 4 << 20;
 /// Each entry weighs at least this, so `bytes / MIN_WEIGHT` bounds the entries.
@@ -32,7 +32,9 @@ const BASIC_TTL: Duration = Duration::from_secs(600);
 /// Something a registry granted.
 #[derive(Clone, Debug)]
 pub(crate) enum Grant {
-    Bearer(Arc<str>),
+    /// `Bearer <token>`, ready to send: clones share one buffer, so no
+    /// request copies the token.
+    Bearer(HeaderValue),
     /// The host asked for Basic credentials: send them up front.
     Basic,
 }
@@ -104,8 +106,15 @@ impl AuthStore {
         None
     }
 
-    pub(crate) fn bearer(&self, id: u64, host: &str, scope: &str, token: Arc<str>, ttl: Duration) {
-        if token.len() > MAX_TOKEN {
+    pub(crate) fn bearer(
+        &self,
+        id: u64,
+        host: &str,
+        scope: &str,
+        token: HeaderValue,
+        ttl: Duration,
+    ) {
+        if token.len() > MAX_TOKEN + 7 {
             return;
         }
         self.put(
@@ -155,10 +164,14 @@ impl AuthStore {
 mod tests {
     use super::*;
 
+    fn bearer(token: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+    }
+
     #[test]
     fn bounded_in_bytes_and_entries() {
         let store = AuthStore::new(1 << 20);
-        let token: Arc<str> = "t".repeat(MAX_TOKEN).into();
+        let token = bearer(&"t".repeat(MAX_TOKEN));
         for i in 0..10_000 {
             store.bearer(
                 1,
@@ -169,7 +182,7 @@ mod tests {
             );
         }
         assert!(store.bytes() <= 1 << 20, "{}", store.bytes());
-        assert!(store.len() <= 64, "{}", store.len());
+        assert!(store.len() <= 128, "{}", store.len());
         for i in 0..10_000 {
             store.basic(2, &format!("h{i}.example"));
         }
@@ -180,7 +193,7 @@ mod tests {
     #[test]
     fn oversized_tokens_are_not_kept() {
         let store = AuthStore::default();
-        let big: Arc<str> = "t".repeat(MAX_TOKEN + 1).into();
+        let big = bearer(&"t".repeat(MAX_TOKEN + 1));
         store.bearer(1, "h", "s", big, Duration::from_secs(60));
         assert!(store.get(1, "h", "s").is_none());
     }
@@ -188,8 +201,8 @@ mod tests {
     #[test]
     fn grants_expire_and_stay_with_their_client_and_host() {
         let store = AuthStore::default();
-        store.bearer(1, "h", "s", "tok".into(), Duration::from_millis(30));
-        assert!(matches!(store.get(1, "h", "s"), Some(Grant::Bearer(t)) if &*t == "tok"));
+        store.bearer(1, "h", "s", bearer("tok"), Duration::from_millis(30));
+        assert!(matches!(store.get(1, "h", "s"), Some(Grant::Bearer(t)) if t == "Bearer tok"));
         assert!(store.get(2, "h", "s").is_none());
         assert!(store.get(1, "other", "s").is_none());
         std::thread::sleep(Duration::from_millis(50));
