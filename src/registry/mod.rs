@@ -866,10 +866,10 @@ impl Registry {
             url.query_pairs_mut().append_pair("service", s);
         }
         let mut req = client.get(url);
-        if own_host || configured {
-            if let Some(b) = self.options.credentials.for_host(host) {
-                req = req.header(AUTHORIZATION, b.header());
-            }
+        if (own_host || configured)
+            && let Some(b) = self.options.credentials.for_host(host)
+        {
+            req = req.header(AUTHORIZATION, b.header());
         }
         let resp = req
             .send()
