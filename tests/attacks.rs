@@ -272,3 +272,23 @@ fn h2_stream_floods_are_bounded_per_connection() {
     honest(&wh);
     drop(flood);
 }
+
+/// An HTTP/1.1 connection idle between requests holds a slot: it is closed
+/// at the read timeout (clients reconnect; the API server's h2 is not affected).
+#[test]
+fn idle_http1_connections_are_closed_at_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_env, wh) = webhook(&["--read-timeout", "1s"]);
+    let t = Target::new(wh.port, &wh.tls.ca_pem, &[b"http/1.1"]);
+    wh.block_on(async {
+        let mut s = t.tls().await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        assert!(!attack::closed_within(&mut s, Duration::from_millis(500)).await);
+        assert!(attack::closed_within(&mut s, Duration::from_secs(3)).await);
+    });
+}
