@@ -221,6 +221,10 @@ trustStores: [{name: acme, type: ca, certificates: {a.pem: "not a pem"}}]|/trust
 trustPolicy: {version: "1.0", trustPolicies: [{name: p, registryScopes: ["*"], signatureVerification: {level: lax}, trustStores: ["ca:x"], trustedIdentities: ["*"]}]}|/trustPolicy/trustPolicies/0/signatureVerification/level
 trustPolicy: {version: "1.0", trustPolicies: [{name: p, registryScopes: ["*"], signatureVerification: {level: strict}}]}|/trustPolicy/trustPolicies/0
 trustPolicy: {version: "2.0", trustPolicies: []}|/trustPolicy
+registryAuthHosts: [auth.docker.io]|/registryAuthHosts/0
+registryAuthHosts: ["docker.io=https://auth.docker.io/token"]|/registryAuthHosts/0
+networkPolicy: {enabled: true, registryCIDRs: [10.0.0.0]}|/networkPolicy/registryCIDRs/0
+webhook: {maxConnections: 0}|/webhook/maxConnections
 CASES
   return $bad
 }

@@ -362,8 +362,11 @@ def run(args):
                      "--cache-ttl", values["cache"]["ttl"],
                      "--failure-cache-ttl", values["cache"]["failureTtl"],
                      "--tag-cache-ttl", values["cache"]["tagTtl"]]
+        want_args += ["--max-connections", str(wh["maxConnections"])]
         for reg in values.get("insecureRegistries") or []:
             want_args += ["--insecure-registry", reg]
+        for host in values.get("registryAuthHosts") or []:
+            want_args += ["--auth-host", host]
         if values["registryCredentials"]["secretName"]:
             want_args += ["--docker-config", DOCKER_CONFIG]
         if values["workloadPullSecrets"]["enabled"]:
@@ -710,10 +713,25 @@ def run(args):
             c.check(set(np.get("policyTypes", [])) == {"Ingress", "Egress"}, "NetworkPolicy policyTypes")
             c.check(any(not r.get("from") and any(p.get("port") in (CONTAINER_PORT, PORT_NAME) for p in r.get("ports", []))
                         for r in np.get("ingress", [])), "NetworkPolicy must admit port 8443 from anywhere")
-            eg = {(p.get("port"), p.get("protocol", "TCP")) for r in np.get("egress", []) if not r.get("to")
-                  for p in r.get("ports", [])}
-            for need in [(53, "UDP"), (53, "TCP"), (443, "TCP")] + [(p, "TCP") for p in values["networkPolicy"]["apiServerPorts"]]:
-                c.check(need in eg, f"NetworkPolicy egress lacks {need[0]}/{need[1]}")
+            npv = values["networkPolicy"]
+
+            def egress_to(cidrs):
+                # Ports of the egress rules whose destinations are exactly `cidrs` (none: anywhere).
+                want = sorted(cidrs or [])
+                return {(p.get("port"), p.get("protocol", "TCP")) for r in np.get("egress", [])
+                        if sorted(b.get("ipBlock", {}).get("cidr") for b in r.get("to") or []) == want
+                        for p in r.get("ports", [])}
+            for need in [(53, "UDP"), (53, "TCP")]:
+                c.check(need in egress_to([]), f"NetworkPolicy egress lacks {need[0]}/{need[1]}")
+            for key, ports in (("registryCIDRs", npv["registryPorts"]), ("apiServerCIDRs", npv["apiServerPorts"])):
+                got = egress_to(npv.get(key))
+                for p in ports:
+                    c.check((p, "TCP") in got, f"NetworkPolicy egress lacks {p}/TCP to {npv.get(key) or 'anywhere'}")
+            # With allow-lists, nothing else may open their ports to anywhere.
+            if npv.get("registryCIDRs") and npv.get("apiServerCIDRs"):
+                open_ports = {p for (p, _) in egress_to([])} - {53}
+                extra = {(p.get("port")) for r in npv.get("extraEgress") or [] if not r.get("to") for p in r.get("ports", [])}
+                c.check(not (open_ports - extra), f"NetworkPolicy opens {sorted(open_ports - extra)} to anywhere despite the CIDR lists")
     else:
         c.check(not nps, "NetworkPolicy rendered though disabled")
 

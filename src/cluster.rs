@@ -146,15 +146,31 @@ type WorkloadKey = (String, String, Vec<String>);
 /// cached briefly per (namespace, service account, secret names).
 pub struct PullSecrets {
     client: kube::Client,
-    cache: crate::cache::TtlCache<WorkloadKey, Result<Vec<crate::registry::DockerConfig>, String>>,
+    cache: crate::cache::TtlCache<WorkloadKey, Configs>,
     ttl: std::time::Duration,
+}
+
+/// Pull secrets read for one workload at most (pod's and service account's).
+pub const MAX_PULL_SECRETS: usize = 32;
+/// Bytes of parsed pull secrets the cache holds at most: a pod author chooses
+/// the secret names, so distinct lists of names must not each keep a copy of
+/// a large secret without bound.
+pub const PULL_SECRET_CACHE_BYTES: u64 = 16 << 20;
+
+type Configs = Result<Vec<crate::registry::DockerConfig>, String>;
+
+fn weigh(v: &Configs) -> u64 {
+    match v {
+        Ok(configs) => configs.iter().map(|c| c.approx_size() as u64).sum::<u64>() + 64,
+        Err(e) => e.len() as u64 + 64,
+    }
 }
 
 impl PullSecrets {
     pub fn new(client: kube::Client, ttl: std::time::Duration) -> Self {
         PullSecrets {
             client,
-            cache: crate::cache::TtlCache::new(10_000),
+            cache: crate::cache::TtlCache::weighted(10_000, PULL_SECRET_CACHE_BYTES, weigh),
             ttl,
         }
     }
@@ -166,6 +182,12 @@ impl PullSecrets {
         pod_secrets: &[String],
         service_account: &str,
     ) -> Result<Vec<crate::registry::DockerConfig>, String> {
+        if pod_secrets.len() > MAX_PULL_SECRETS {
+            return Err(format!(
+                "the pod names {} imagePullSecrets; at most {MAX_PULL_SECRETS} are read",
+                pod_secrets.len()
+            ));
+        }
         let key = (
             namespace.to_owned(),
             service_account.to_owned(),
@@ -201,6 +223,12 @@ async fn read_pull_secrets(
             names.push(s.name);
         }
     }
+    if names.len() > MAX_PULL_SECRETS {
+        return Err(format!(
+            "service account {namespace}/{service_account} and the pod name {} imagePullSecrets; at most {MAX_PULL_SECRETS} are read",
+            names.len()
+        ));
+    }
     let secret_api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut configs = Vec::new();
     for name in names {
@@ -229,4 +257,38 @@ async fn read_pull_secrets(
         }
     }
     Ok(configs)
+}
+
+#[cfg(test)]
+mod pull_secret_bounds {
+    use super::*;
+
+    #[tokio::test]
+    async fn too_many_pull_secrets_are_refused_before_any_request() {
+        // Nothing listens there: a request would fail differently.
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let reader = PullSecrets::new(client, std::time::Duration::from_secs(30));
+        let names: Vec<String> = (0..=MAX_PULL_SECRETS).map(|i| format!("s{i}")).collect();
+        let err = reader
+            .for_workload("ns", &names, "default")
+            .await
+            .unwrap_err();
+        assert!(err.contains("at most 32 are read"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn the_cache_weighs_configs_by_size() {
+        let big = crate::registry::DockerConfig::from_json(
+            format!(
+                r#"{{"auths":{{"r.io":{{"auth":"{}"}}}}}}"#,
+                "a".repeat(1 << 20)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(weigh(&Ok(vec![big])) > 1 << 20);
+        assert!(weigh(&Err("x".into())) < 100);
+    }
 }

@@ -562,7 +562,21 @@ fn token_auth_registry() {
         &["--dest-creds", "bob:t0ken-pw"],
     );
     let target = format!("{}:v1", reg.url("tok"));
-    let creds = ["-u", "bob", "-p", "t0ken-pw"];
+    let auth_host = format!("{}={}", reg.host, reg.token_host().unwrap());
+    // Without --auth-host the token issuer (another host, loopback) is refused.
+    env.nv2(&[
+        "verify",
+        "-c",
+        "cert.pem",
+        "--insecure",
+        "-u",
+        "bob",
+        "-p",
+        "t0ken-pw",
+        &target,
+    ])
+    .fails(2, "is a loopback address; refused");
+    let creds = ["-u", "bob", "-p", "t0ken-pw", "--auth-host", &auth_host];
     let mut push = vec!["push", "s.nv2", "--insecure"];
     push.extend(creds);
     push.extend(["--link", &target]);
@@ -573,8 +587,16 @@ fn token_auth_registry() {
     verify.extend(creds);
     verify.push(&target);
     env.nv2(&verify).ok();
-    env.nv2(&["verify", "-c", "cert.pem", "--insecure", &target])
-        .fails(2, "token service answered 401");
+    env.nv2(&[
+        "verify",
+        "-c",
+        "cert.pem",
+        "--insecure",
+        "--auth-host",
+        &auth_host,
+        &target,
+    ])
+    .fails(2, "token service answered 401");
 }
 
 /// A registry behind the hostile proxy, with a signed and linked image.

@@ -165,6 +165,10 @@ pub(crate) struct RegistryArgs {
     /// Bound on each registry request, e.g. 30s.
     #[arg(long, default_value = "30s")]
     timeout: String,
+    /// A token service on another host that may receive REGISTRY's credentials
+    /// (repeatable), e.g. docker.io=auth.docker.io.
+    #[arg(long = "auth-host", value_name = "REGISTRY=HOST[:PORT]")]
+    auth_hosts: Vec<String>,
 }
 
 #[derive(clap::Args)]

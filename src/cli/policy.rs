@@ -47,6 +47,10 @@ pub(crate) struct WebhookArgs {
     /// Registry reached over plain HTTP (repeatable), e.g. localhost:5000.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
+    /// A token service on another host that may receive REGISTRY's credentials
+    /// (repeatable), e.g. docker.io=auth.docker.io.
+    #[arg(long = "auth-host", value_name = "REGISTRY=HOST[:PORT]")]
+    auth_hosts: Vec<String>,
     /// CA certificates (PEM) to trust for registries' HTTPS.
     #[arg(long)]
     registry_ca_file: Option<PathBuf>,
@@ -74,6 +78,18 @@ pub(crate) struct WebhookArgs {
     /// How often certificate and trust files are checked for changes.
     #[arg(long, default_value = "2s")]
     reload_interval: String,
+    /// Open client connections at most (TLS handshakes included); more are closed at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_connections: u32,
+    /// Concurrent HTTP/2 streams per client connection.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_streams_per_connection: u32,
+    /// Bound on a client's TLS handshake, on its request headers, and on its whole request body.
+    #[arg(long, default_value = "5s")]
+    read_timeout: String,
+    /// Request body MiB buffered across all connections (each connection: 3 MiB); more is refused with 503.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(3..=4096))]
+    max_buffered_request_mib: u32,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -89,6 +105,13 @@ fn duration(s: &str) -> Result<Duration, CliError> {
     crate::time::parse_duration(s)
         .map(Duration::from_secs)
         .map_err(CliError::Input)
+}
+
+fn nonzero(d: Duration, flag: &str) -> Result<Duration, CliError> {
+    if d.is_zero() {
+        return Err(CliError::Input(format!("{flag} must be at least 1s")));
+    }
+    Ok(d)
 }
 
 pub(super) fn webhook(args: WebhookArgs) -> CliResult {
@@ -122,6 +145,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
             // No single request may outlive the review's deadline.
             request_timeout: deadline,
             connect_timeout: deadline.min(Duration::from_secs(3)),
+            auth_hosts: super::remote::auth_hosts(&args.auth_hosts)?,
             ..RegistryOptions::default()
         },
         ttls: CacheTtls {
@@ -131,6 +155,12 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
         },
         reload_interval: duration(&args.reload_interval)?,
         workload_pull_secrets: args.workload_pull_secrets,
+        limits: crate::webhook::limits::ServerLimits {
+            max_connections: args.max_connections as usize,
+            max_streams: args.max_streams_per_connection,
+            read_timeout: nonzero(duration(&args.read_timeout)?, "--read-timeout")?,
+            buffered_bytes: (args.max_buffered_request_mib as usize) << 20,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,7 +8,7 @@ use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::artifact::{ArtifactManifest, EMPTY_CONFIG};
 use crate::registry::{
-    Credentials, DockerConfig, Index, OCI_INDEX, OCI_MANIFEST, Registry, RegistryError,
+    AuthHost, Credentials, DockerConfig, Index, OCI_INDEX, OCI_MANIFEST, Registry, RegistryError,
     RegistryOptions,
 };
 use crate::signature::Envelope;
@@ -96,9 +96,18 @@ pub(crate) fn registry_client_options(args: &RegistryArgs) -> Result<RegistryOpt
         ca_file: args.ca_file.clone(),
         credentials,
         request_timeout: std::time::Duration::from_secs(timeout),
+        auth_hosts: auth_hosts(&args.auth_hosts)?,
         ..RegistryOptions::default()
     };
     Ok(options)
+}
+
+/// Parses `--auth-host REGISTRY=HOST[:PORT]` values.
+pub(crate) fn auth_hosts(values: &[String]) -> Result<Vec<AuthHost>, CliError> {
+    values
+        .iter()
+        .map(|v| AuthHost::parse(v).map_err(CliError::Input))
+        .collect()
 }
 
 /// Parses a `docker://` or `oci://` reference argument.

@@ -162,6 +162,29 @@ impl DockerConfig {
             .map_err(|e| format!("docker config: {}", e.to_string().replace('\n', " ")))
     }
 
+    /// Roughly the bytes this config holds (for cache weights).
+    pub fn approx_size(&self) -> usize {
+        let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+        let auths: usize = self
+            .auths
+            .iter()
+            .map(|(k, e)| {
+                k.len()
+                    + opt(&e.auth)
+                    + opt(&e.username)
+                    + opt(&e.password)
+                    + opt(&e.identity_token)
+                    + 64
+            })
+            .sum();
+        let helpers: usize = self
+            .cred_helpers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 32)
+            .sum();
+        auths + helpers + opt(&self.creds_store) + 64
+    }
+
     /// Credentials for `host`: an `auths` entry (keys may be URLs), a
     /// credential helper for the host, or the default store.
     pub fn for_host(&self, host: &str) -> Option<Basic> {

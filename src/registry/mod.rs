@@ -9,19 +9,24 @@
 
 pub mod artifact;
 pub mod auth;
+pub mod guard;
+pub mod tokens;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE};
-use reqwest::{Method, StatusCode};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, shorten};
 use crate::reference::Reference;
 pub use auth::{Credentials, DockerConfig};
+pub use guard::AuthHost;
+pub use tokens::AuthStore;
 
 /// Manifests larger than this are refused (DESIGN §4).
 pub const MAX_MANIFEST: u64 = crate::io::MAX_MANIFEST;
@@ -31,6 +36,8 @@ pub const MAX_SIGNATURE_BLOB: u64 = crate::io::MAX_SIGNATURE_FILE;
 pub const MAX_REFERRERS: usize = 100;
 /// Error bodies and token responses are read up to this size.
 const MAX_SMALL_BODY: u64 = 64 << 10;
+/// Redirects followed for one manifest or blob GET.
+pub const MAX_REDIRECTS: usize = 5;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -128,6 +135,13 @@ pub enum RegistryError {
     Invalid { what: String, reason: String },
     #[error("{what}: authentication failed: {reason}")]
     Auth { what: String, reason: String },
+    #[error("{what}: redirect refused: the registry redirected to {reason}")]
+    Redirect { what: String, reason: String },
+    /// What a redirect target answered is not told: it may be an internal
+    /// service whose status, errors or content digest are not the pod
+    /// author's to learn.
+    #[error("{what}: redirected to {host}, which gave no usable answer")]
+    Redirected { what: String, host: String },
 }
 
 /// Told about every request a registry client makes (for metrics).
@@ -150,6 +164,12 @@ pub struct RegistryOptions {
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub observer: Option<std::sync::Arc<dyn RequestObserver>>,
+    /// Token services on other hosts that may receive a registry's
+    /// credentials (and be internal addresses).
+    pub auth_hosts: Vec<AuthHost>,
+    /// Tokens and Basic marks, shared by every client made from these
+    /// options (clones share it): one bound for all.
+    pub auth_store: Arc<AuthStore>,
 }
 
 impl std::fmt::Debug for RegistryOptions {
@@ -159,6 +179,8 @@ impl std::fmt::Debug for RegistryOptions {
             .field("insecure_hosts", &self.insecure_hosts)
             .field("ca_file", &self.ca_file)
             .field("request_timeout", &self.request_timeout)
+            .field("auth_hosts", &self.auth_hosts)
+            .field("auth_store", &self.auth_store)
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +195,8 @@ impl Default for RegistryOptions {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             observer: None,
+            auth_hosts: Vec::new(),
+            auth_store: Arc::new(AuthStore::default()),
         }
     }
 }
@@ -187,12 +211,20 @@ pub struct PutManifest {
 
 /// An OCI distribution client.
 pub struct Registry {
+    /// For the registry itself and hosts trusted for it (`--auth-host`).
     http: reqwest::Client,
+    /// For hosts a registry names (token realms, redirect targets): never
+    /// connects to an internal address. Built when first needed.
+    guarded: OnceLock<reqwest::Client>,
     options: RegistryOptions,
-    /// Bearer tokens by (host, scope).
-    tokens: Mutex<HashMap<(String, String), String>>,
-    /// Hosts that asked for Basic auth.
-    basic_hosts: Mutex<Vec<String>>,
+    /// This client's key in the shared [`AuthStore`].
+    id: u64,
+}
+
+/// A response, and the host it came from when a redirect led elsewhere.
+struct Fetched {
+    resp: reqwest::Response,
+    elsewhere: Option<String>,
 }
 
 /// The access a request needs, for token scopes.
@@ -213,12 +245,29 @@ impl Registry {
                     .map_err(|e| format!("insecure registry {:?}: {e}", crate::digest::shorten(h)))
             })
             .collect::<Result<_, _>>()?;
+        let http = Self::client(&options, false)?;
+        let id = options.auth_store.client_id();
+        Ok(Registry {
+            http,
+            guarded: OnceLock::new(),
+            options,
+            id,
+        })
+    }
+
+    /// A client for `options`; `guarded` ones never connect to internal
+    /// addresses. Redirects are never followed by reqwest: see
+    /// [`Self::get_content`].
+    fn client(options: &RegistryOptions, guarded: bool) -> Result<reqwest::Client, String> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("nv2/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .read_timeout(options.request_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5));
+            .redirect(reqwest::redirect::Policy::none());
+        if guarded {
+            builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
+        }
         if let Some(path) = &options.ca_file {
             let pem = crate::io::read_bounded(path, crate::io::MAX_CERT_FILE)
                 .map_err(|e| format!("CA file {}: {e}", path.display()))?;
@@ -231,26 +280,33 @@ impl Registry {
                 builder = builder.add_root_certificate(c);
             }
         }
-        let http = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Registry {
-            http,
-            options,
-            tokens: Mutex::new(HashMap::new()),
-            basic_hosts: Mutex::new(Vec::new()),
-        })
+        builder.build().map_err(|e| format!("HTTP client: {e}"))
     }
 
-    fn base_url(&self, r: &Reference) -> String {
-        let host = r.api_host();
-        let plain = self.options.insecure_all
+    /// The client for hosts a registry names.
+    fn guarded(&self) -> Result<&reqwest::Client, String> {
+        if let Some(c) = self.guarded.get() {
+            return Ok(c);
+        }
+        let c = Self::client(&self.options, true)?;
+        Ok(self.guarded.get_or_init(|| c))
+    }
+
+    /// Whether `r`'s registry is reached over plain HTTP.
+    fn plain(&self, r: &Reference) -> bool {
+        self.options.insecure_all
             || self
                 .options
                 .insecure_hosts
                 .iter()
-                .any(|h| h == r.registry());
+                .any(|h| h == r.registry())
+    }
+
+    fn base_url(&self, r: &Reference) -> String {
+        let host = r.api_host();
         format!(
             "{}://{host}/v2/{}",
-            if plain { "http" } else { "https" },
+            if self.plain(r) { "http" } else { "https" },
             r.repository()
         )
     }
@@ -270,55 +326,30 @@ impl Registry {
     ) -> Result<Manifest, RegistryError> {
         let what = format!("manifest {r}");
         let url = format!("{}/manifests/{}", self.base_url(r), r.tag_or_digest());
-        let resp = self
-            .send(
-                r,
-                Access::Pull,
-                Method::GET,
-                &url,
-                Some(MANIFEST_ACCEPT),
-                None,
-                &what,
-            )
+        let fetched = self
+            .get_content(r, &url, Some(MANIFEST_ACCEPT), &what)
             .await?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(RegistryError::NotFound { what }),
-            _ => return Err(status_error(resp, &what).await),
-        }
-        let header_digest = header_str(resp.headers(), "docker-content-digest");
-        let content_type = header_str(resp.headers(), CONTENT_TYPE.as_str());
-        let bytes = read_body(resp, limit, &what).await?;
-        let digest = Digest::of(&bytes);
-        if let Some(expected) = r.digest()
-            && *expected != digest
-        {
-            return Err(RegistryError::DigestMismatch {
-                what,
-                expected: expected.to_string(),
-                got: digest.to_string(),
-            });
-        }
-        if let Some(h) = header_digest
-            && h.starts_with("sha256:")
-            && h != digest.as_str()
-        {
-            return Err(RegistryError::DigestMismatch {
-                what,
-                expected: h,
-                got: digest.to_string(),
-            });
-        }
-        let media_type = crate::target::media_type_of(&bytes)
-            .or_else(|| {
-                content_type.map(|c| c.split(';').next().unwrap_or_default().trim().to_owned())
+        let elsewhere = fetched.elsewhere;
+        let mut result = read_manifest(r, fetched.resp, what.clone(), limit).await;
+        // From another host, only a manifest is an answer: anything else (an
+        // internal service's page) must not even lend its digest to a message.
+        if elsewhere.is_some()
+            && result.as_ref().is_ok_and(|m| {
+                ![
+                    OCI_MANIFEST,
+                    OCI_INDEX,
+                    DOCKER_MANIFEST,
+                    DOCKER_MANIFEST_LIST,
+                ]
+                .contains(&m.media_type.as_str())
             })
-            .unwrap_or_default();
-        Ok(Manifest {
-            digest,
-            media_type,
-            bytes,
-        })
+        {
+            result = Err(RegistryError::Invalid {
+                what,
+                reason: "not a manifest".into(),
+            });
+        }
+        redact(result, elsewhere)
     }
 
     /// Fetches the blob `desc` names from `r`'s repository, refusing it
@@ -342,23 +373,135 @@ impl Registry {
             return embedded.map_err(|reason| RegistryError::Invalid { what, reason });
         }
         let url = format!("{}/blobs/{}", self.base_url(r), digest);
-        let resp = self
-            .send(r, Access::Pull, Method::GET, &url, None, None, &what)
+        let fetched = self.get_content(r, &url, None, &what).await?;
+        let elsewhere = fetched.elsewhere;
+        redact(
+            read_blob(fetched.resp, desc.size, &digest, what).await,
+            elsewhere,
+        )
+    }
+
+    /// A manifest or blob GET, following up to [`MAX_REDIRECTS`] redirects:
+    /// only to HTTPS (or plain HTTP on the same insecure registry host), never
+    /// to an internal address unless the registry itself has one of that
+    /// class, and with `Authorization` only on the registry's own origin.
+    async fn get_content(
+        &self,
+        r: &Reference,
+        url: &str,
+        accept: Option<&str>,
+        what: &str,
+    ) -> Result<Fetched, RegistryError> {
+        let mut resp = self
+            .send(r, Access::Pull, Method::GET, url, accept, None, what)
             .await?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(RegistryError::NotFound { what }),
-            _ => return Err(status_error(resp, &what).await),
+        let refuse = |reason: String| RegistryError::Redirect {
+            what: what.to_owned(),
+            reason,
+        };
+        let origin = Url::parse(url).map_err(|e| RegistryError::Invalid {
+            what: what.to_owned(),
+            reason: format!("bad URL: {e}"),
+        })?;
+        let mut current = origin.clone();
+        let mut elsewhere = None;
+        // The registry's own internal address classes, looked up once.
+        let mut own: Option<Vec<guard::AddrClass>> = None;
+        for hop in 0..=MAX_REDIRECTS {
+            if !resp.status().is_redirection() {
+                return Ok(Fetched { resp, elsewhere });
+            }
+            let Some(location) = header_str(resp.headers(), LOCATION.as_str()) else {
+                return Ok(Fetched { resp, elsewhere });
+            };
+            if hop == MAX_REDIRECTS {
+                break;
+            }
+            let target = current
+                .join(&location)
+                .map_err(|_| refuse("an unreadable Location".into()))?;
+            let shown = guard::host_port(&target);
+            guard::redirect_scheme_ok(&origin, &target)
+                .map_err(|e| refuse(format!("{e} ({})", shorten(&shown))))?;
+            let same = guard::same_origin(&origin, &target);
+            let client = if same {
+                &self.http
+            } else {
+                let host = target.host_str().unwrap_or_default();
+                let addrs = guard::resolve(host)
+                    .await
+                    .ok()
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| RegistryError::Redirected {
+                        what: what.to_owned(),
+                        host: shorten(&shown),
+                    })?;
+                let own = match &own {
+                    Some(c) => c,
+                    None => {
+                        let addrs = guard::resolve(origin.host_str().unwrap_or_default())
+                            .await
+                            .unwrap_or_default();
+                        let mut classes: Vec<_> = addrs
+                            .into_iter()
+                            .map(guard::classify)
+                            .filter(|c| c.is_internal())
+                            .collect();
+                        classes.dedup();
+                        own.insert(classes)
+                    }
+                };
+                if let Some(class) = guard::forbidden_among(&addrs, own) {
+                    return Err(refuse(format!("{}, a {class} address", shorten(&shown))));
+                }
+                // Off the registry's origin, the target's name is resolved
+                // again at connect time: the guarded client keeps that from
+                // turning internal, unless the registry itself is internal.
+                if own.is_empty() {
+                    self.guarded().map_err(|reason| RegistryError::Invalid {
+                        what: what.to_owned(),
+                        reason,
+                    })?
+                } else {
+                    &self.http
+                }
+            };
+            let mut req = client.get(target.clone());
+            if let Some(a) = accept {
+                req = req.header(ACCEPT, a);
+            }
+            if same && let Some(auth) = self.auth_header(r.registry(), &pull_scope(r), false) {
+                req = req.header(AUTHORIZATION, auth);
+            }
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            if let Some(obs) = &self.options.observer {
+                obs.observe(
+                    r.registry(),
+                    sent.as_ref().ok().map(|r| r.status().as_u16()),
+                    started.elapsed(),
+                );
+            }
+            resp = match sent {
+                Ok(resp) => resp,
+                Err(e) if same => {
+                    return Err(RegistryError::Transport {
+                        what: what.to_owned(),
+                        reason: transport_reason(&e),
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(%what, target = %shown, error = %transport_reason(&e), "redirect target unreachable");
+                    return Err(RegistryError::Redirected {
+                        what: what.to_owned(),
+                        host: shorten(&shown),
+                    });
+                }
+            };
+            elsewhere = (!same).then(|| shorten(&shown));
+            current = target;
         }
-        let bytes = read_body(resp, desc.size, &what).await?;
-        if bytes.len() as u64 != desc.size || !digest.matches(&bytes) {
-            return Err(RegistryError::DigestMismatch {
-                what,
-                expected: digest.to_string(),
-                got: Digest::of(&bytes).to_string(),
-            });
-        }
-        Ok(bytes)
+        Err(refuse(format!("more than {MAX_REDIRECTS} times")))
     }
 
     /// The referrers of `subject` in `r`'s repository with `artifact_type`:
@@ -445,14 +588,27 @@ impl Registry {
                 reason: "upload started without a Location".into(),
             }
         })?;
-        let mut upload = if location.starts_with("http://") || location.starts_with("https://") {
-            location
-        } else {
-            let origin = base.split("/v2/").next().unwrap_or_default();
-            format!("{origin}{location}")
-        };
-        upload.push(if upload.contains('?') { '&' } else { '?' });
-        upload.push_str(&format!("digest={digest}"));
+        // The upload goes where the registry says, with its credentials: on
+        // its own origin only (the same rule as for redirects).
+        let base_url = Url::parse(&base).map_err(|e| RegistryError::Invalid {
+            what: what.clone(),
+            reason: format!("bad URL: {e}"),
+        })?;
+        let mut upload = base_url
+            .join(&location)
+            .ok()
+            .filter(|u| guard::same_origin(u, &base_url))
+            .ok_or_else(|| RegistryError::Invalid {
+                what: what.clone(),
+                reason: format!(
+                    "upload location {:?} is not on the registry's own origin; refused",
+                    shorten(&location)
+                ),
+            })?;
+        upload
+            .query_pairs_mut()
+            .append_pair("digest", digest.as_str());
+        let upload = upload.to_string();
         let done = self
             .send(
                 r,
@@ -553,15 +709,12 @@ impl Registry {
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
         let host = r.registry().to_owned();
-        let scope = format!(
-            "repository:{}:{}",
-            r.repository(),
-            if access == Access::Push {
-                "pull,push"
-            } else {
-                "pull"
-            }
-        );
+        let scope = match access {
+            Access::Push => format!("repository:{}:pull,push", r.repository()),
+            Access::Pull => pull_scope(r),
+        };
+        // What the challenge just granted, used even if the store did not keep it.
+        let mut granted: Option<HeaderValue> = None;
         for attempt in 0..2 {
             let mut req = self.http.request(method.clone(), url);
             if let Some(a) = accept {
@@ -570,7 +723,10 @@ impl Registry {
             if let Some((ct, b)) = &body {
                 req = req.header(CONTENT_TYPE, *ct).body(b.clone());
             }
-            if let Some(auth) = self.auth_header(&host, &scope) {
+            if let Some(auth) = granted
+                .clone()
+                .or_else(|| self.auth_header(&host, &scope, false))
+            {
                 req = req.header(AUTHORIZATION, auth);
             }
             let started = std::time::Instant::now();
@@ -609,9 +765,8 @@ impl Registry {
                                 .into(),
                         });
                     }
-                    if let Ok(mut hosts) = self.basic_hosts.lock() {
-                        hosts.push(host.clone());
-                    }
+                    self.options.auth_store.basic(self.id, &host);
+                    granted = self.auth_header(&host, &scope, true);
                 }
                 Some(auth::Challenge::Bearer {
                     realm,
@@ -619,12 +774,13 @@ impl Registry {
                     scope: asked,
                 }) => {
                     let token_scope = asked.unwrap_or_else(|| scope.clone());
-                    let token = self
-                        .fetch_token(&host, &realm, service.as_deref(), &token_scope, what)
+                    let (token, ttl) = self
+                        .fetch_token(r, &realm, service.as_deref(), &token_scope, what)
                         .await?;
-                    if let Ok(mut tokens) = self.tokens.lock() {
-                        tokens.insert((host.clone(), scope.clone()), token);
-                    }
+                    granted = Some(token.clone());
+                    self.options
+                        .auth_store
+                        .bearer(self.id, &host, &scope, token, ttl);
                 }
                 None => {
                     return Err(RegistryError::Auth {
@@ -640,58 +796,98 @@ impl Registry {
         })
     }
 
-    fn auth_header(&self, host: &str, scope: &str) -> Option<String> {
-        if let Some(token) = self
-            .tokens
-            .lock()
-            .ok()
-            .and_then(|t| t.get(&(host.to_owned(), scope.to_owned())).cloned())
-        {
-            return Some(format!("Bearer {token}"));
+    /// The `Authorization` value for `host` and `scope`: a held token, or
+    /// Basic credentials when the host asked for them (or `basic` says so).
+    fn auth_header(&self, host: &str, scope: &str, basic: bool) -> Option<HeaderValue> {
+        let store = &self.options.auth_store;
+        if let Some(tokens::Grant::Bearer(value)) = store.get(self.id, host, scope) {
+            return Some(value);
         }
-        let basic = self.basic_hosts.lock().ok()?.iter().any(|h| h == host);
-        if basic {
-            return self.options.credentials.for_host(host).map(|b| b.header());
+        if basic || matches!(store.get(self.id, host, ""), Some(tokens::Grant::Basic)) {
+            let mut value =
+                HeaderValue::from_str(&self.options.credentials.for_host(host)?.header()).ok()?;
+            value.set_sensitive(true);
+            return Some(value);
         }
         None
     }
 
-    /// The Bearer token flow: GET realm?service=…&scope=…, with Basic
-    /// credentials when we have them (anonymous tokens otherwise).
+    /// The Bearer token flow: GET realm?service=…&scope=…, and the token's
+    /// lifetime (`expires_in`, else 60 s). The realm is the registry's
+    /// choice, so:
+    /// - it must be HTTPS when the registry is;
+    /// - the registry's credentials go with the request only when the realm
+    ///   is on the registry's own host, or on one `--auth-host` names for it;
+    /// - a realm on any other host may not be an internal address (checked
+    ///   at connect time by the guarded client);
+    /// - the answer goes to the registry that asked, and nowhere else.
     async fn fetch_token(
         &self,
-        host: &str,
+        r: &Reference,
         realm: &str,
         service: Option<&str>,
         scope: &str,
         what: &str,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<(HeaderValue, Duration), RegistryError> {
+        let host = r.registry();
         let auth_err = |reason: String| RegistryError::Auth {
             what: what.to_owned(),
             reason,
         };
-        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
+        let realm_url = Url::parse(realm)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
+            .ok_or_else(|| {
+                auth_err(format!(
+                    "token realm {:?} is not an http(s) URL",
+                    shorten(realm)
+                ))
+            })?;
+        let realm_host = guard::host_port(&realm_url);
+        let shown = shorten(&realm_host);
+        if realm_url.scheme() == "http" && !self.plain(r) {
             return Err(auth_err(format!(
-                "token realm {:?} is not an http(s) URL",
-                shorten(realm)
+                "token realm {shown} is plain HTTP for an HTTPS registry; refused"
             )));
         }
-        let mut url = format!(
-            "{realm}{}scope={}",
-            if realm.contains('?') { '&' } else { '?' },
-            encode_query(scope)
-        );
+        let registry_url = Url::parse(&self.base_url(r)).map_err(|e| RegistryError::Invalid {
+            what: what.to_owned(),
+            reason: format!("bad URL: {e}"),
+        })?;
+        let own_host = guard::same_host(&realm_url, &registry_url);
+        let api_host = guard::host_port(&registry_url);
+        let configured = self.options.auth_hosts.iter().any(|a| {
+            (a.registry.eq_ignore_ascii_case(host) || a.registry == api_host)
+                && a.host == realm_host
+        });
+        let client = if own_host || configured {
+            &self.http
+        } else {
+            let addrs = guard::resolve(realm_url.host_str().unwrap_or_default())
+                .await
+                .unwrap_or_default();
+            if let Some(class) = guard::forbidden_among(&addrs, &[]) {
+                return Err(auth_err(format!(
+                    "token realm {shown} is a {class} address; refused (a token service on another host must be named with --auth-host {host}={realm_host})"
+                )));
+            }
+            self.guarded().map_err(auth_err)?
+        };
+        let mut url = realm_url;
+        url.query_pairs_mut().append_pair("scope", scope);
         if let Some(s) = service {
-            url.push_str(&format!("&service={}", encode_query(s)));
+            url.query_pairs_mut().append_pair("service", s);
         }
-        let mut req = self.http.get(&url);
-        if let Some(b) = self.options.credentials.for_host(host) {
+        let mut req = client.get(url);
+        if (own_host || configured)
+            && let Some(b) = self.options.credentials.for_host(host)
+        {
             req = req.header(AUTHORIZATION, b.header());
         }
         let resp = req
             .send()
             .await
-            .map_err(|e| auth_err(format!("token service: {}", transport_reason(&e))))?;
+            .map_err(|e| auth_err(format!("token service {shown}: {}", transport_reason(&e))))?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             return Err(auth_err(format!("token service answered {status}")));
@@ -701,13 +897,36 @@ impl Registry {
         struct Token {
             token: Option<String>,
             access_token: Option<String>,
+            expires_in: Option<serde_json::Value>,
         }
         let t: Token = serde_json::from_slice(&body)
             .map_err(|e| auth_err(format!("token response: {}", one_line(e))))?;
-        t.token
+        let ttl = t
+            .expires_in
+            .as_ref()
+            .and_then(|v| v.as_u64())
+            .filter(|s| *s > 0)
+            .map_or(tokens::DEFAULT_TOKEN_TTL, Duration::from_secs)
+            .min(tokens::MAX_TOKEN_TTL);
+        let token = t
+            .token
             .or(t.access_token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| auth_err("token response has no token".into()))
+            .ok_or_else(|| auth_err("token response has no token".into()))?;
+        if token.len() > tokens::MAX_TOKEN {
+            return Err(auth_err(format!(
+                "token response: the token is larger than {} bytes; refused",
+                tokens::MAX_TOKEN
+            )));
+        }
+        let mut value = token
+            .bytes()
+            .all(|b| b.is_ascii_graphic())
+            .then(|| HeaderValue::from_str(&format!("Bearer {token}")).ok())
+            .flatten()
+            .ok_or_else(|| auth_err("token response: the token is not printable ASCII".into()))?;
+        value.set_sensitive(true);
+        Ok((value, ttl))
     }
 }
 
@@ -734,6 +953,105 @@ pub struct Referrers {
     pub descriptors: Vec<Descriptor>,
     /// More referrers of the type were listed than [`MAX_REFERRERS`].
     pub truncated: bool,
+}
+
+/// `repository:<repo>:pull`.
+fn pull_scope(r: &Reference) -> String {
+    format!("repository:{}:pull", r.repository())
+}
+
+/// An error about an answer that a redirect fetched from another host says
+/// only that nothing usable came back (details at debug level, for operators).
+fn redact<T>(
+    result: Result<T, RegistryError>,
+    elsewhere: Option<String>,
+) -> Result<T, RegistryError> {
+    match (result, elsewhere) {
+        (Err(e), Some(host)) => {
+            tracing::debug!(error = %e, target = %host, "redirect target's answer refused");
+            let what = match e {
+                RegistryError::Transport { what, .. }
+                | RegistryError::Status { what, .. }
+                | RegistryError::NotFound { what }
+                | RegistryError::TooLarge { what, .. }
+                | RegistryError::DigestMismatch { what, .. }
+                | RegistryError::Invalid { what, .. }
+                | RegistryError::Auth { what, .. }
+                | RegistryError::Redirect { what, .. }
+                | RegistryError::Redirected { what, .. } => what,
+            };
+            Err(RegistryError::Redirected { what, host })
+        }
+        (result, _) => result,
+    }
+}
+
+/// A manifest answer: status, bounded body, digest checks, media type.
+async fn read_manifest(
+    r: &Reference,
+    resp: reqwest::Response,
+    what: String,
+    limit: u64,
+) -> Result<Manifest, RegistryError> {
+    match resp.status() {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND => return Err(RegistryError::NotFound { what }),
+        _ => return Err(status_error(resp, &what).await),
+    }
+    let header_digest = header_str(resp.headers(), "docker-content-digest");
+    let content_type = header_str(resp.headers(), CONTENT_TYPE.as_str());
+    let bytes = read_body(resp, limit, &what).await?;
+    let digest = Digest::of(&bytes);
+    if let Some(expected) = r.digest()
+        && *expected != digest
+    {
+        return Err(RegistryError::DigestMismatch {
+            what,
+            expected: expected.to_string(),
+            got: digest.to_string(),
+        });
+    }
+    if let Some(h) = header_digest
+        && h.starts_with("sha256:")
+        && h != digest.as_str()
+    {
+        return Err(RegistryError::DigestMismatch {
+            what,
+            expected: h,
+            got: digest.to_string(),
+        });
+    }
+    let media_type = crate::target::media_type_of(&bytes)
+        .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or_default().trim().to_owned()))
+        .unwrap_or_default();
+    Ok(Manifest {
+        digest,
+        media_type,
+        bytes,
+    })
+}
+
+/// A blob answer: status, body bounded by its declared size, digest check.
+async fn read_blob(
+    resp: reqwest::Response,
+    size: u64,
+    digest: &Digest,
+    what: String,
+) -> Result<Vec<u8>, RegistryError> {
+    match resp.status() {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND => return Err(RegistryError::NotFound { what }),
+        _ => return Err(status_error(resp, &what).await),
+    }
+    let bytes = read_body(resp, size, &what).await?;
+    if bytes.len() as u64 != size || !digest.matches(&bytes) {
+        return Err(RegistryError::DigestMismatch {
+            what,
+            expected: digest.to_string(),
+            got: Digest::of(&bytes).to_string(),
+        });
+    }
+    Ok(bytes)
 }
 
 /// The referrers fallback tag of `subject`: `sha256-<hex>`.

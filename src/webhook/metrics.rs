@@ -1,7 +1,16 @@
 //! Prometheus metrics: admissions, latency, verifications, caches, registry
 //! requests, configuration reloads.
+//!
+//! Every label value comes from a closed set: kinds nv2 checks and the four
+//! admission operations (else `other`), a short list of HTTP statuses (else
+//! their class), and the registry hosts the configuration names — hosts of
+//! trust-policy scopes and `--insecure-registry`, at most
+//! [`MAX_HOST_LABELS`] — else `other`. Strings from a request body or a pod
+//! spec never become a label, so no one can grow `/metrics` or the memory
+//! behind it.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,11 +20,85 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// At most this many registry hosts get their own label value.
+pub const MAX_HOST_LABELS: usize = 64;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AdmissionLabels {
-    pub kind: String,
-    pub operation: String,
-    pub decision: String,
+struct AdmissionLabels {
+    kind: &'static str,
+    operation: &'static str,
+    decision: &'static str,
+}
+
+/// The `kind` label: a kind nv2 checks, else `other`.
+pub fn kind_label(kind: &str) -> &'static str {
+    const KINDS: [&str; 8] = [
+        "Pod",
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+    ];
+    KINDS.into_iter().find(|k| *k == kind).unwrap_or("other")
+}
+
+/// The `operation` label: an admission operation, else `other`.
+pub fn operation_label(operation: &str) -> &'static str {
+    ["CREATE", "UPDATE", "DELETE", "CONNECT"]
+        .into_iter()
+        .find(|o| *o == operation)
+        .unwrap_or("other")
+}
+
+/// The `decision` label.
+fn decision_label(decision: &str) -> &'static str {
+    ["allowed", "denied", "warned", "ignored"]
+        .into_iter()
+        .find(|d| *d == decision)
+        .unwrap_or("other")
+}
+
+/// The `status` label: common statuses as numbers, others as their class.
+pub fn status_label(status: Option<u16>) -> &'static str {
+    const KNOWN: [(u16, &str); 20] = [
+        (200, "200"),
+        (201, "201"),
+        (202, "202"),
+        (204, "204"),
+        (206, "206"),
+        (301, "301"),
+        (302, "302"),
+        (303, "303"),
+        (307, "307"),
+        (308, "308"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (429, "429"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    let Some(code) = status else {
+        return "error";
+    };
+    if let Some((_, label)) = KNOWN.iter().find(|(c, _)| *c == code) {
+        return label;
+    }
+    match code {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,7 +115,7 @@ struct CacheLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RegistryLabels {
     host: String,
-    status: String,
+    status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +136,12 @@ pub struct Metrics {
     config_valid: Gauge,
     config_generation: Gauge,
     cached_verdicts: Gauge,
+    open_connections: Gauge,
+    buffered_request_bytes: Gauge,
+    registry_tokens: Gauge,
+    registry_token_bytes: Gauge,
+    /// Registry hosts with a label of their own: (from flags, from the policy).
+    hosts: RwLock<(HashSet<String>, HashSet<String>)>,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -128,6 +217,30 @@ impl Metrics {
             "Verdicts held in the cache (fresh or expired, not yet evicted)",
             cached_verdicts.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Client connections open (TLS handshakes included)",
+            open_connections.clone(),
+        );
+        let buffered_request_bytes = Gauge::default();
+        registry.register(
+            "buffered_request_bytes",
+            "Request body bytes held by requests in progress",
+            buffered_request_bytes.clone(),
+        );
+        let registry_tokens = Gauge::default();
+        registry.register(
+            "registry_tokens",
+            "Registry tokens and Basic-auth marks held",
+            registry_tokens.clone(),
+        );
+        let registry_token_bytes = Gauge::default();
+        registry.register(
+            "registry_token_bytes",
+            "Bytes of registry tokens held (at least 1 KiB per entry)",
+            registry_token_bytes.clone(),
+        );
         Arc::new(Metrics {
             registry,
             admissions,
@@ -140,12 +253,54 @@ impl Metrics {
             config_valid,
             config_generation,
             cached_verdicts,
+            open_connections,
+            buffered_request_bytes,
+            registry_tokens,
+            registry_token_bytes,
+            hosts: RwLock::new((HashSet::new(), HashSet::new())),
         })
     }
 
-    pub fn admission(&self, labels: AdmissionLabels, took: Duration) {
+    /// Counts one admission review; `kind` and `operation` are as the request
+    /// said, and are mapped to their closed sets here.
+    pub fn admission(&self, kind: &str, operation: &str, decision: &str, took: Duration) {
+        let labels = AdmissionLabels {
+            kind: kind_label(kind),
+            operation: operation_label(operation),
+            decision: decision_label(decision),
+        };
         self.admissions.get_or_create(&labels).inc();
         self.admission_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Registry hosts from the command line (`--insecure-registry`).
+    pub fn set_flag_hosts<'a>(&self, hosts: impl IntoIterator<Item = &'a str>) {
+        let set = bounded_hosts(hosts);
+        if let Ok(mut h) = self.hosts.write() {
+            h.0 = set;
+        }
+    }
+
+    /// Registry hosts of the trust policy's scopes (`*` names none).
+    pub fn set_policy_hosts(&self, policy: &crate::policy::TrustPolicy) {
+        let scopes = policy
+            .policies()
+            .iter()
+            .flat_map(|p| p.scopes())
+            .filter_map(|s| s.split_once('/').map(|(host, _)| host));
+        let set = bounded_hosts(scopes);
+        if let Ok(mut h) = self.hosts.write() {
+            h.1 = set;
+        }
+    }
+
+    /// `host` when the configuration names it, else `other`.
+    fn host_label(&self, host: &str) -> String {
+        let host = host.to_ascii_lowercase();
+        match self.hosts.read() {
+            Ok(h) if h.0.contains(&host) || h.1.contains(&host) => host,
+            _ => "other".to_owned(),
+        }
     }
 
     pub fn reload(&self, ok: bool, generation: Option<u64>) {
@@ -163,6 +318,20 @@ impl Metrics {
 
     pub fn set_cached_verdicts(&self, n: usize) {
         self.cached_verdicts.set(n as i64);
+    }
+
+    /// What clients and registries make the webhook hold now.
+    pub fn set_holdings(
+        &self,
+        connections: usize,
+        buffered: usize,
+        tokens: usize,
+        token_bytes: u64,
+    ) {
+        self.open_connections.set(connections as i64);
+        self.buffered_request_bytes.set(buffered as i64);
+        self.registry_tokens.set(tokens as i64);
+        self.registry_token_bytes.set(token_bytes as i64);
     }
 
     /// The Prometheus text exposition.
@@ -193,17 +362,75 @@ impl crate::engine::EngineObserver for Metrics {
     }
 }
 
+/// At most [`MAX_HOST_LABELS`] distinct hosts, lower case.
+fn bounded_hosts<'a>(hosts: impl IntoIterator<Item = &'a str>) -> HashSet<String> {
+    let mut set = HashSet::new();
+    for h in hosts {
+        if set.len() >= MAX_HOST_LABELS {
+            break;
+        }
+        if !h.is_empty() && h.len() <= 255 {
+            set.insert(h.to_ascii_lowercase());
+        }
+    }
+    set
+}
+
 impl crate::registry::RequestObserver for Metrics {
     fn observe(&self, host: &str, status: Option<u16>, elapsed: Duration) {
-        let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+        let host = self.host_label(host);
         self.registry_requests
             .get_or_create(&RegistryLabels {
-                host: host.into(),
-                status,
+                host: host.clone(),
+                status: status_label(status),
             })
             .inc();
         self.registry_seconds
-            .get_or_create(&HostLabels { host: host.into() })
+            .get_or_create(&HostLabels { host })
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::RequestObserver;
+
+    #[test]
+    fn labels_come_from_closed_sets() {
+        let m = Metrics::new();
+        m.set_flag_hosts(["localhost:5000"]);
+        for i in 0..5_000 {
+            let junk = format!("Kind{i}");
+            m.admission(&junk, &junk, "ignored", Duration::from_millis(1));
+            m.observe(
+                &format!("h{i}.example"),
+                Some(100 + (i % 900) as u16),
+                Duration::ZERO,
+            );
+        }
+        m.admission("Pod", "CREATE", "allowed", Duration::ZERO);
+        m.observe("LOCALHOST:5000", Some(200), Duration::ZERO);
+        let text = m.encode();
+        assert!(text.len() < 20_000, "{} bytes", text.len());
+        assert!(
+            text.contains(r#"kind="other",operation="other",decision="ignored""#),
+            "{text}"
+        );
+        assert!(text.contains(r#"kind="Pod",operation="CREATE",decision="allowed""#));
+        assert!(
+            text.contains(r#"host="localhost:5000",status="200""#),
+            "{text}"
+        );
+        assert!(text.contains(r#"host="other",status="5xx""#));
+        assert!(!text.contains("h1.example") && !text.contains("Kind1"));
+    }
+
+    #[test]
+    fn host_labels_are_bounded() {
+        let m = Metrics::new();
+        let many: Vec<String> = (0..1000).map(|i| format!("r{i}.example")).collect();
+        m.set_flag_hosts(many.iter().map(String::as_str));
+        assert_eq!(m.hosts.read().unwrap().0.len(), MAX_HOST_LABELS);
     }
 }

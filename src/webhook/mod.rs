@@ -5,6 +5,7 @@
 //! Routes: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`
 //! (ready once a valid trust policy is loaded), `GET /metrics`.
 
+pub mod limits;
 pub mod metrics;
 pub mod review;
 mod sources;
@@ -15,8 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,8 @@ use futures_util::future::join_all;
 
 use crate::engine::{CacheTtls, Decision, Engine, ImageOutcome};
 use crate::registry::RegistryOptions;
-use metrics::{AdmissionLabels, Metrics};
+use limits::{Budgets, ServerLimits};
+use metrics::Metrics;
 use review::{Scope, allow_json, decide, parse_review, response_json, scope};
 
 /// Request bodies over this are refused (413).
@@ -54,6 +55,8 @@ pub struct WebhookOptions {
     pub reload_interval: Duration,
     /// Read each workload's pull secrets through the API for its images.
     pub workload_pull_secrets: bool,
+    /// What clients of the port may make the webhook hold.
+    pub limits: ServerLimits,
 }
 
 /// Shared by every request.
@@ -64,6 +67,10 @@ pub struct AppState {
     pub pin_templates: bool,
     /// Set when workload pull secrets are read (`--workload-pull-secrets`).
     pub pull_secrets: Option<crate::cluster::PullSecrets>,
+    /// Connections and buffered request bytes.
+    pub budgets: Arc<Budgets>,
+    /// Registry tokens held (for metrics).
+    auth_store: Arc<crate::registry::AuthStore>,
 }
 
 impl AppState {
@@ -73,8 +80,10 @@ impl AppState {
         pull_secrets: Option<crate::cluster::PullSecrets>,
     ) -> Result<Arc<Self>, String> {
         let metrics = Metrics::new();
+        metrics.set_flag_hosts(options.registry.insecure_hosts.iter().map(String::as_str));
         let mut registry_options = options.registry.clone();
         registry_options.observer = Some(metrics.clone());
+        let auth_store = registry_options.auth_store.clone();
         let engine = Engine::new(registry_options, options.ttls, Some(metrics.clone()))?;
         Ok(Arc::new(AppState {
             engine,
@@ -82,6 +91,8 @@ impl AppState {
             deadline: options.deadline,
             pin_templates: options.pin_templates,
             pull_secrets,
+            budgets: Budgets::new(options.limits),
+            auth_store,
         }))
     }
 }
@@ -94,7 +105,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -153,6 +163,7 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
         options.tls_key.clone(),
         options.reload_interval,
     ));
+    let budgets = state.budgets.clone();
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {
@@ -161,8 +172,15 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
         shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     tracing::info!(listen = %options.listen, "nv2 webhook listening (HTTPS)");
-    axum_server::bind_rustls(options.listen, tls)
-        .handle(handle)
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .handshake_timeout(options.limits.read_timeout)
+        .acceptor(limits::LimitAcceptor::new(budgets));
+    let mut server = axum_server::bind(options.listen)
+        .acceptor(acceptor)
+        .first_request_timeout(options.limits.read_timeout)
+        .handle(handle);
+    limits::configure(&mut server, &options.limits);
+    server
         .serve(router(state).into_make_service())
         .await
         .map_err(|e| format!("serving on {}: {e}", options.listen))
@@ -202,6 +220,12 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     state
         .metrics
         .set_cached_verdicts(state.engine.cached_verdicts());
+    state.metrics.set_holdings(
+        state.budgets.open_connections(),
+        state.budgets.buffered_bytes(),
+        state.auth_store.len(),
+        state.auth_store.bytes(),
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -212,12 +236,24 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    handle_review(&state, &body, false).await
+async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    review_request(&state, req, false).await
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    handle_review(&state, &body, true).await
+async fn mutate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    review_request(&state, req, true).await
+}
+
+/// Reads the body under the server's limits, then handles the review; the
+/// body's budget is held until the answer is ready.
+async fn review_request(state: &AppState, req: Request, mutating: bool) -> Response {
+    match limits::read_body(&state.budgets, req).await {
+        Ok(body) => handle_review(state, &body.bytes, mutating).await,
+        Err(e) => {
+            tracing::warn!(reason = %e, "refused an admission request body");
+            (e.status(), e.to_string()).into_response()
+        }
+    }
 }
 
 fn json_response(value: serde_json::Value) -> Response {
@@ -239,17 +275,14 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
             return (StatusCode::BAD_REQUEST, reason).into_response();
         }
     };
-    let kind = req.kind.kind.clone();
-    let labels = |decision: &str| AdmissionLabels {
-        kind: kind.clone(),
-        operation: req.operation.clone(),
-        decision: decision.to_owned(),
+    let count = |decision: &str| {
+        state
+            .metrics
+            .admission(&req.kind.kind, &req.operation, decision, started.elapsed())
     };
     let (fields, is_pod, pull_secrets, service_account) = match scope(&req) {
         Ok(Scope::Ignore) => {
-            state
-                .metrics
-                .admission(labels("ignored"), started.elapsed());
+            count("ignored");
             return json_response(allow_json(&req.uid));
         }
         Ok(Scope::Check {
@@ -259,7 +292,7 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
             service_account,
         }) => (images, is_pod, pull_secrets, service_account),
         Err(reason) => {
-            state.metrics.admission(labels("denied"), started.elapsed());
+            count("denied");
             return deny_whole_request(&req, reason);
         }
     };
@@ -280,7 +313,7 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
             "the object names {} distinct images; at most {MAX_IMAGES_PER_REVIEW} are verified per request",
             distinct.len()
         );
-        state.metrics.admission(labels("denied"), started.elapsed());
+        count("denied");
         return deny_whole_request(&req, reason);
     }
     let deadline = tokio::time::Instant::from_std(started) + state.deadline;
@@ -360,7 +393,7 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
         })
         .collect();
     log_review(&req, decision, &reasons);
-    state.metrics.admission(labels(decision), started.elapsed());
+    count(decision);
     json_response(response_json(&req.uid, &response))
 }
 
@@ -382,8 +415,8 @@ fn log_review(req: &review::AdmissionRequest, decision: &str, reasons: &[String]
         uid = %req.uid,
         namespace = req.namespace.as_deref().unwrap_or(""),
         name = req.name.as_deref().unwrap_or(""),
-        kind = %req.kind.kind,
-        operation = %req.operation,
+        kind = %crate::digest::shorten(&req.kind.kind),
+        operation = %crate::digest::shorten(&req.operation),
         dry_run = req.dry_run.unwrap_or(false),
         decision,
         images = %reasons.join(" | "),

@@ -15,6 +15,7 @@ use crate::policy::TrustPolicy;
 fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
     match result {
         Ok(policy) => {
+            state.metrics.set_policy_hosts(&policy);
             let generation = state.engine.set_policy(policy);
             state.metrics.reload(true, Some(generation));
             tracing::info!(source, generation, "trust policy loaded");

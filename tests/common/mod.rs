@@ -1,8 +1,10 @@
 //! Shared test helpers: a temp directory, the real `nv2` binary, openssl and umoci.
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod proxy;
 pub mod registry;
+pub mod standin;
 pub mod webhook;
 
 use std::io::Write;

@@ -139,6 +139,14 @@ impl TestRegistry {
         panic!("docker-registry did not start on port {}", self.port);
     }
 
+    /// `127.0.0.1:PORT` of the token issuer (Auth::Token): another host than
+    /// the registry's `localhost:PORT`, so it must be named with --auth-host.
+    pub fn token_host(&self) -> Option<String> {
+        self._token_server
+            .as_ref()
+            .map(|t| format!("127.0.0.1:{}", t.port))
+    }
+
     /// `docker://localhost:PORT/<repo>`.
     pub fn url(&self, repo: &str) -> String {
         format!("docker://{}/{repo}", self.host)

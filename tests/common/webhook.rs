@@ -125,11 +125,6 @@ impl Webhook {
         );
     }
 
-    /// The webhook process's id (for RSS).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
     }
@@ -211,6 +206,25 @@ impl Webhook {
 
     pub fn metrics(&self) -> String {
         self.get("/metrics").1
+    }
+
+    /// The webhook process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The webhook's VmRSS, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        super::attack::rss_kib(self.pid())
+    }
+
+    /// The value of gauge or counter line `name` (e.g. `nv2_open_connections`) in /metrics.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find(|l| l.split([' ', '{']).next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
     }
 
     pub fn logs(&self) -> String {
