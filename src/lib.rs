@@ -1,29 +1,25 @@
 //! nv2: Notary v2 signatures for container images, and the verification
 //! pipeline shared by the `nv2` CLI and its Kubernetes admission webhook.
 //!
-//! Layers, bottom up: [`digest`], [`reference`] and [`target`] name what is
-//! signed; [`crypto`], [`cert`] and [`trust`] decide who can sign; [`signature`]
-//! is the `.nv2` file; [`verifier`] is the one pipeline that checks a file
-//! against a target. [`cli`] is a thin shell over these.
+//! Layers, bottom up (each uses only those above it in this list):
+//! - [`oci`]: what is signed and where it lives (digests, references,
+//!   targets, the signature artifact, the registry client);
+//! - [`signature`]: the `.nv2` envelope, keys, certificates, names, trust;
+//! - [`verify`]: the one pipeline from envelope + target + trust to a
+//!   verdict, and remote discovery of an image's signatures;
+//! - [`policy`]: the trust policy document and its stores;
+//! - [`admission`]: the webhook — review parsing, the decision, the
+//!   engine and its caches, the HTTPS server, cluster sources;
+//! - [`cli`]: the `nv2` command, one thin shell per command.
+//!
+//! [`cache`], [`io`] and [`time`] are small shared utilities.
 
+pub mod admission;
 pub mod cache;
-pub mod cert;
 pub mod cli;
-pub mod cluster;
-pub mod crypto;
-pub mod digest;
-pub mod dn;
-pub mod engine;
-pub mod inspect;
 pub mod io;
-pub mod keygen;
+pub mod oci;
 pub mod policy;
-pub mod reference;
-pub mod registry;
-pub mod remote;
 pub mod signature;
-pub mod target;
 pub mod time;
-pub mod trust;
-pub mod verifier;
-pub mod webhook;
+pub mod verify;

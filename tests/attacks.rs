@@ -3,14 +3,14 @@
 //! has a control that must verify, so a check that simply fails everything
 //! cannot pass here.
 
-use nv2::cert::Certificate;
-use nv2::crypto::{Algorithm, SigningKey};
-use nv2::digest::Digest;
-use nv2::dn::Name;
-use nv2::remote::{Discovered, FoundSignature, MAX_IMAGE_SIGNATURES, verify_found};
-use nv2::signature::{Envelope, SignedContent, Signer};
-use nv2::trust::TrustMaterial;
-use nv2::verifier::{Identities, Requirements, Subject, Verdict, verify_envelope};
+use nv2::oci::digest::Digest;
+use nv2::signature::cert::Certificate;
+use nv2::signature::crypto::{Algorithm, SigningKey};
+use nv2::signature::dn::Name;
+use nv2::signature::envelope::{Envelope, SignedContent, Signer};
+use nv2::signature::trust::TrustMaterial;
+use nv2::verify::pipeline::{Identities, Requirements, Subject, Verdict, verify_envelope};
+use nv2::verify::remote::{Discovered, FoundSignature, MAX_IMAGE_SIGNATURES, verify_found};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, GeneralSubtree, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, NameConstraints,
@@ -446,7 +446,7 @@ fn the_work_one_image_can_cause_is_bounded() {
 
 #[test]
 fn padded_referrer_lists_keep_the_signature() {
-    use nv2::registry::{Descriptor, MAX_REFERRERS, select_referrers};
+    use nv2::oci::client::{Descriptor, MAX_REFERRERS, select_referrers};
     let desc = |i: usize, ty: &str| -> Descriptor {
         serde_json::from_value(serde_json::json!({
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -456,7 +456,7 @@ fn padded_referrer_lists_keep_the_signature() {
         }))
         .unwrap()
     };
-    let sig = nv2::registry::artifact::ARTIFACT_TYPE;
+    let sig = nv2::oci::artifact::ARTIFACT_TYPE;
     // 150 junk referrers of another type and the same signature 3 times.
     let mut list: Vec<Descriptor> = (0..150).map(|i| desc(i, "application/junk")).collect();
     list.extend((0..3).map(|_| desc(1000, sig)));

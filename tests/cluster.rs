@@ -10,8 +10,8 @@ use http::{Request, Response};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::client::Body;
-use nv2::cluster::{PolicySink, build_policy, watch_configmaps};
-use nv2::policy::TrustPolicy;
+use nv2::admission::cluster::{PolicySink, build_policy, watch_configmaps};
+use nv2::policy::document::TrustPolicy;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

@@ -110,7 +110,7 @@ fn signed_pod_is_allowed_and_pinned() {
         format!("{}/hello-world:v1.0@{}", w.reg.host, w.digest)
     );
     // The pinned reference is a valid reference to the verified digest.
-    let r = nv2::reference::Reference::parse(pinned).unwrap();
+    let r = nv2::oci::reference::Reference::parse(pinned).unwrap();
     assert_eq!(r.digest().unwrap().as_str(), w.digest);
     assert!(
         resp["auditAnnotations"]["verified-images"]
@@ -680,7 +680,7 @@ fn an_image_volume_is_verified_and_pinned_like_a_container() {
 fn a_request_naming_too_many_images_is_denied_before_any_work() {
     let w = world();
     let wh = w.webhook(&w.trust_dir("trust", vec![]), &[]);
-    let containers: Vec<Value> = (0..=nv2::webhook::MAX_IMAGES_PER_REVIEW)
+    let containers: Vec<Value> = (0..=nv2::admission::MAX_IMAGES_PER_REVIEW)
         .map(|i| json!({"name": format!("c{i}"), "image": format!("{}/img{i}:v1", w.reg.host)}))
         .collect();
     let resp = wh.review("/validate", &pod_review(json!(containers), json!([])));

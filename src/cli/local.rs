@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 
 use super::remote::{block_on, registry_client};
 use super::{CliError, CliResult, KeygenArgs, OutputFormat, RegistryArgs, SignArgs, VerifyArgs};
-use crate::cert::Certificate;
-use crate::crypto::SigningKey;
 use crate::io::{MAX_CERT_FILE, MAX_SIGNATURE_FILE, read_bounded};
-use crate::keygen::{KeyType, generate};
-use crate::reference::Reference;
-use crate::signature::{Envelope, SignedContent, Signer};
-use crate::target::{Resolved, Target};
-use crate::trust::TrustMaterial;
-use crate::verifier::{Identities, Requirements, verify_envelope};
+use crate::oci::reference::Reference;
+use crate::oci::target::{Resolved, Target};
+use crate::signature::cert::Certificate;
+use crate::signature::crypto::SigningKey;
+use crate::signature::envelope::{Envelope, SignedContent, Signer};
+use crate::signature::keygen::{KeyType, generate};
+use crate::signature::trust::TrustMaterial;
+use crate::verify::pipeline::{Identities, Requirements, verify_envelope};
 
 fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, CliError> {
     read_bounded(path, limit)
@@ -40,7 +40,7 @@ pub(super) fn resolve(target: Option<&str>, registry: &RegistryArgs) -> Result<R
     match Target::parse(target).map_err(CliError::input)? {
         Target::Remote(r) => {
             let client = registry_client(registry)?;
-            block_on(crate::remote::resolve(&client, &r)).map_err(CliError::input)
+            block_on(crate::verify::remote::resolve(&client, &r)).map_err(CliError::input)
         }
         local => local.resolve_local().map_err(CliError::input),
     }
@@ -181,7 +181,7 @@ pub(super) fn report<V: serde::Serialize>(
     output: OutputFormat,
     verdict: &V,
     verified: bool,
-    digest: &crate::digest::Digest,
+    digest: &crate::oci::digest::Digest,
     reasons: impl FnOnce() -> Vec<String>,
     headline: String,
 ) -> CliResult {
@@ -221,7 +221,7 @@ pub(super) fn manifest(target: Option<&str>, registry: &RegistryArgs) -> CliResu
 
 pub(super) fn inspect(file: &Path, output: OutputFormat) -> CliResult {
     let env = load_envelope(file)?;
-    let info = crate::inspect::inspect(&env);
+    let info = crate::cli::inspect::inspect(&env);
     match output {
         OutputFormat::Text => print!("{info}"),
         OutputFormat::Json => println!(

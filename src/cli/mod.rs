@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 verified (or done), 1 not verified, 2 usage or input error.
 
+mod inspect;
 mod local;
 mod policy;
 mod remote;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::crypto::Algorithm;
+use crate::signature::crypto::Algorithm;
 
 /// A command's failure, and the exit code it maps to.
 #[derive(Debug)]

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use super::remote::{block_on, registry_client_options};
 use super::{CliError, CliResult, OutputFormat, VerifyArgs};
-use crate::engine::{CacheTtls, Decision, Engine};
-use crate::policy::TrustPolicy;
-use crate::reference::Reference;
-use crate::registry::{Credentials, DockerConfig, RegistryOptions};
-use crate::target::Target;
-use crate::webhook::WebhookOptions;
+use crate::admission::WebhookOptions;
+use crate::admission::engine::{CacheTtls, Decision, Engine};
+use crate::oci::client::{Credentials, DockerConfig, RegistryOptions};
+use crate::oci::reference::Reference;
+use crate::oci::target::Target;
+use crate::policy::document::TrustPolicy;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum PolicyCommand {
@@ -155,7 +155,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
         },
         reload_interval: duration(&args.reload_interval)?,
         workload_pull_secrets: args.workload_pull_secrets,
-        limits: crate::webhook::limits::ServerLimits {
+        limits: crate::admission::limits::ServerLimits {
             max_connections: args.max_connections as usize,
             max_streams: args.max_streams_per_connection,
             read_timeout: nonzero(duration(&args.read_timeout)?, "--read-timeout")?,
@@ -167,7 +167,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
         .build()
         .map_err(|e| CliError::Input(format!("cannot start the async runtime: {e}")))?;
     runtime
-        .block_on(crate::webhook::run(options))
+        .block_on(crate::admission::run(options))
         .map_err(CliError::Input)
 }
 

@@ -4,16 +4,16 @@ use std::path::PathBuf;
 
 use super::local::trust_from_args;
 use super::{CliError, CliResult, OutputFormat, RegistryArgs, VerifyArgs};
-use crate::digest::Digest;
-use crate::reference::Reference;
-use crate::registry::artifact::{ArtifactManifest, EMPTY_CONFIG};
-use crate::registry::{
+use crate::oci::artifact::{ArtifactManifest, EMPTY_CONFIG};
+use crate::oci::client::{
     AuthHost, Credentials, DockerConfig, Index, OCI_INDEX, OCI_MANIFEST, Registry, RegistryError,
     RegistryOptions,
 };
-use crate::signature::Envelope;
-use crate::target::Target;
-use crate::verifier::{Identities, Requirements};
+use crate::oci::digest::Digest;
+use crate::oci::reference::Reference;
+use crate::oci::target::Target;
+use crate::signature::envelope::Envelope;
+use crate::verify::pipeline::{Identities, Requirements};
 
 #[derive(clap::Args)]
 pub(crate) struct PushArgs {
@@ -201,7 +201,7 @@ async fn link_manifest(
         .signature_blob()
         .ok_or_else(|| CliError::Input("the signature artifact has no signature layer".into()))?;
     let sig_bytes = client
-        .get_blob(sig_repo, blob_desc, crate::registry::MAX_SIGNATURE_BLOB)
+        .get_blob(sig_repo, blob_desc, crate::oci::client::MAX_SIGNATURE_BLOB)
         .await
         .map_err(reg_err)?;
     let parsed;
@@ -226,7 +226,7 @@ async fn link_manifest(
             .get_blob(
                 sig_repo,
                 &manifest.config,
-                crate::registry::MAX_SIGNATURE_BLOB,
+                crate::oci::client::MAX_SIGNATURE_BLOB,
             )
             .await
             .map_err(reg_err)?;
@@ -261,9 +261,9 @@ async fn update_referrers_index(
     client: &Registry,
     target: &Reference,
     subject: &Digest,
-    entry: crate::registry::Descriptor,
+    entry: crate::oci::client::Descriptor,
 ) -> CliResult {
-    let tag_ref = crate::registry::referrers_tag(target, subject);
+    let tag_ref = crate::oci::client::referrers_tag(target, subject);
     let mut index = match client.get_manifest(&tag_ref).await {
         Ok(m) => serde_json::from_slice::<Index>(&m.bytes).map_err(|e| {
             CliError::Input(format!(
@@ -294,8 +294,8 @@ pub(super) fn list(args: ListArgs) -> CliResult {
     let target = remote_ref(&args.target)?;
     let client = registry_client(&args.registry)?;
     let (digest, found) = block_on(async {
-        let resolved = crate::remote::resolve(&client, &target).await?;
-        let found = crate::remote::discover(&client, &target, &resolved.digest).await?;
+        let resolved = crate::verify::remote::resolve(&client, &target).await?;
+        let found = crate::verify::remote::discover(&client, &target, &resolved.digest).await?;
         Ok::<_, RegistryError>((resolved.digest, found))
     })
     .map_err(reg_err)?;
@@ -345,7 +345,7 @@ pub(super) fn list(args: ListArgs) -> CliResult {
 
 /// Who signed: each signature's leaf subject, or its key id.
 fn signers(env: &Envelope) -> Vec<String> {
-    crate::inspect::inspect(env)
+    crate::cli::inspect::inspect(env)
         .signatures
         .into_iter()
         .map(|s| match (s.certificates.first(), s.kid) {
@@ -374,8 +374,8 @@ pub(super) fn verify_linked(args: &VerifyArgs) -> CliResult {
         now: crate::time::now(),
     };
     let verdict = block_on(async {
-        let resolved = crate::remote::resolve(&client, &target).await?;
-        crate::remote::verify_linked(&client, &target, &resolved.subject(), &req).await
+        let resolved = crate::verify::remote::resolve(&client, &target).await?;
+        crate::verify::remote::verify_linked(&client, &target, &resolved.subject(), &req).await
     })
     .map_err(reg_err)?;
     super::local::report(

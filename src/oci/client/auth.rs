@@ -240,7 +240,7 @@ fn entries_for_host<'a, V>(
 }
 
 /// `https://index.docker.io/v1/` → `docker.io`: a config key's host in its
-/// canonical spelling ([`crate::reference::canonical_host`]), so that any
+/// canonical spelling ([`crate::oci::reference::canonical_host`]), so that any
 /// spelling of a registry finds its credentials and no other's.
 fn normalise_key(key: &str) -> String {
     let k = key
@@ -248,7 +248,7 @@ fn normalise_key(key: &str) -> String {
         .or_else(|| key.strip_prefix("http://"))
         .unwrap_or(key);
     let host = k.split('/').next().unwrap_or(k);
-    crate::reference::canonical_host(host).unwrap_or_else(|_| host.to_ascii_lowercase())
+    crate::oci::reference::canonical_host(host).unwrap_or_else(|_| host.to_ascii_lowercase())
 }
 
 /// Runs `docker-credential-<helper> get`, if it is on PATH.

@@ -101,9 +101,10 @@ impl Name {
         for raw in split_unescaped(input.trim_start_matches(' '))? {
             let (ty, value) = raw
                 .split_once('=')
-                .ok_or_else(|| DnError::NotTypeValue(crate::digest::shorten(raw.trim())))?;
+                .ok_or_else(|| DnError::NotTypeValue(crate::oci::digest::shorten(raw.trim())))?;
             let ty = ty.trim();
-            let oid = oid_of(ty).ok_or_else(|| DnError::UnknownType(crate::digest::shorten(ty)))?;
+            let oid =
+                oid_of(ty).ok_or_else(|| DnError::UnknownType(crate::oci::digest::shorten(ty)))?;
             let value = unescape(value, ty)?;
             if attributes.iter().any(|a: &Attribute| a.oid == oid) {
                 return Err(DnError::Duplicate(ty.to_ascii_uppercase()));

@@ -14,8 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
-use super::{Descriptor, OCI_MANIFEST};
-use crate::digest::Digest;
+use crate::oci::client::{Descriptor, OCI_MANIFEST};
+use crate::oci::digest::Digest;
 
 /// `artifactType` of an nv2 signature.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.v2.signature";

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::AppState;
-use crate::policy::TrustPolicy;
+use crate::policy::document::TrustPolicy;
 
 /// Installs a new configuration, or reports why it was kept out: the last
 /// good one stays (or, before any, the webhook stays not ready).
@@ -31,7 +31,7 @@ fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
     }
 }
 
-impl crate::cluster::PolicySink for AppState {
+impl crate::admission::cluster::PolicySink for AppState {
     fn apply(&self, result: Result<TrustPolicy, String>) {
         apply(self, "ConfigMaps", result);
     }

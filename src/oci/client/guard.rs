@@ -166,7 +166,7 @@ impl AuthHost {
         let bad = || {
             format!(
                 "--auth-host {:?}: expected REGISTRY=HOST[:PORT], e.g. docker.io=auth.docker.io",
-                crate::digest::shorten(s)
+                crate::oci::digest::shorten(s)
             )
         };
         let (registry, host) = s.split_once('=').ok_or_else(bad)?;

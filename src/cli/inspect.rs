@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::cert::Certificate;
-use crate::signature::{Envelope, decode_base64};
+use crate::signature::cert::Certificate;
+use crate::signature::envelope::{Envelope, decode_base64};
 use crate::time::rfc3339;
 
 /// A signature file, described.

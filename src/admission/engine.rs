@@ -11,12 +11,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::cache::{Lookup, TtlCache};
-use crate::digest::Digest;
-use crate::policy::TrustPolicy;
-use crate::reference::Reference;
-use crate::registry::auth::Basic;
-use crate::registry::{Credentials, Registry, RegistryError, RegistryOptions};
-use crate::verifier::{Check, Requirements, Subject};
+use crate::oci::client::auth::Basic;
+use crate::oci::client::{Credentials, Registry, RegistryError, RegistryOptions};
+use crate::oci::digest::Digest;
+use crate::oci::reference::Reference;
+use crate::policy::document::TrustPolicy;
+use crate::verify::pipeline::{Check, Requirements, Subject};
 
 /// What to do with one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,20 +260,19 @@ impl Engine {
             .get_or_compute(
                 key,
                 || async {
-                    let verdict =
-                        match crate::remote::discover(&registry, &by_digest, &subject.digest).await
-                        {
-                            Ok(found) => {
-                                verify_off_workers(
-                                    loaded.clone(),
-                                    by_digest.clone(),
-                                    found,
-                                    &subject,
-                                )
+                    let verdict = match crate::verify::remote::discover(
+                        &registry,
+                        &by_digest,
+                        &subject.digest,
+                    )
+                    .await
+                    {
+                        Ok(found) => {
+                            verify_off_workers(loaded.clone(), by_digest.clone(), found, &subject)
                                 .await
-                            }
-                            Err(e) => Err(format!("cannot fetch signatures: {e}")),
-                        };
+                        }
+                        Err(e) => Err(format!("cannot fetch signatures: {e}")),
+                    };
                     let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
                     let transient = verdict.is_err();
                     let decision = match verdict {
@@ -379,13 +378,13 @@ impl Engine {
 /// time as there are cores, so that a costly image never occupies the async
 /// workers (health checks and other reviews go on) and the caller's deadline
 /// can abandon the wait. The work itself is bounded per image
-/// ([`crate::remote::MAX_IMAGE_SIGNATURES`]).
+/// ([`crate::verify::remote::MAX_IMAGE_SIGNATURES`]).
 async fn verify_off_workers(
     loaded: Arc<LoadedPolicy>,
     r: Reference,
-    found: crate::remote::Discovered,
+    found: crate::verify::remote::Discovered,
     subject: &Subject,
-) -> Result<crate::remote::RemoteVerdict, String> {
+) -> Result<crate::verify::remote::RemoteVerdict, String> {
     static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
     let slots = SLOTS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -410,7 +409,7 @@ async fn verify_off_workers(
             identities: &policy.identities,
             now: crate::time::now(),
         };
-        Ok(crate::remote::verify_found(found, &subject, &req))
+        Ok(crate::verify::remote::verify_found(found, &subject, &req))
     })
     .await
     .map_err(|e| format!("verification failed: {e}"))?
@@ -418,7 +417,7 @@ async fn verify_off_workers(
 
 /// Whether this signature fails integrity (tampered, wrong digest, bad math):
 /// under audit that still denies.
-fn fails_integrity(s: &crate::remote::RemoteSignatureVerdict) -> bool {
+fn fails_integrity(s: &crate::verify::remote::RemoteSignatureVerdict) -> bool {
     match &s.verdict {
         Ok(v) => {
             v.content_failures

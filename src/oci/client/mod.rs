@@ -7,7 +7,6 @@
 //! visible round trip. Every manifest and blob is checked against its digest
 //! before use; nothing a registry says about a digest is taken on trust.
 
-pub mod artifact;
 pub mod auth;
 pub mod guard;
 pub mod tokens;
@@ -22,8 +21,8 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, shorten};
-use crate::reference::Reference;
+use crate::oci::digest::{Digest, shorten};
+use crate::oci::reference::Reference;
 pub use auth::{Credentials, DockerConfig};
 pub use guard::AuthHost;
 pub use tokens::AuthStore;
@@ -71,7 +70,7 @@ impl Descriptor {
     pub fn embedded(&self) -> Option<Result<Vec<u8>, String>> {
         let data = self.data.as_ref()?;
         Some(
-            crate::signature::decode_base64(data)
+            crate::signature::envelope::decode_base64(data)
                 .map_err(|e| {
                     format!(
                         "embedded data of {} is not base64: {e}",
@@ -241,8 +240,12 @@ impl Registry {
             .insecure_hosts
             .iter()
             .map(|h| {
-                crate::reference::canonical_host(h)
-                    .map_err(|e| format!("insecure registry {:?}: {e}", crate::digest::shorten(h)))
+                crate::oci::reference::canonical_host(h).map_err(|e| {
+                    format!(
+                        "insecure registry {:?}: {e}",
+                        crate::oci::digest::shorten(h)
+                    )
+                })
             })
             .collect::<Result<_, _>>()?;
         let http = Self::client(&options, false)?;
@@ -1021,7 +1024,7 @@ async fn read_manifest(
             got: digest.to_string(),
         });
     }
-    let media_type = crate::target::media_type_of(&bytes)
+    let media_type = crate::oci::target::media_type_of(&bytes)
         .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or_default().trim().to_owned()))
         .unwrap_or_default();
     Ok(Manifest {
@@ -1105,7 +1108,7 @@ fn transport_reason(e: &reqwest::Error) -> String {
     } else {
         reason
     };
-    crate::digest::shorten_to(&reason.replace('\n', " "), 240)
+    crate::oci::digest::shorten_to(&reason.replace('\n', " "), 240)
 }
 
 /// Reads a response body, failing as soon as it passes `limit` bytes.

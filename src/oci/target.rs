@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::digest::{Digest, shorten};
 use crate::io::{MAX_MANIFEST, read_all_bounded, read_bounded};
-use crate::reference::Reference;
-use crate::verifier::Subject;
+use crate::oci::digest::{Digest, shorten};
+use crate::oci::reference::Reference;
+use crate::verify::pipeline::Subject;
 
 /// A target as named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,9 +77,9 @@ pub enum TargetError {
     )]
     Unrecognised(String),
     #[error("{0}")]
-    Reference(#[from] crate::reference::ReferenceError),
+    Reference(#[from] crate::oci::reference::ReferenceError),
     #[error("{0}")]
-    Digest(#[from] crate::digest::DigestError),
+    Digest(#[from] crate::oci::digest::DigestError),
     #[error("{what}: {reason}")]
     Read { what: String, reason: String },
     #[error("{0}")]

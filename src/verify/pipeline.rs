@@ -8,12 +8,12 @@
 
 use std::fmt;
 
-use crate::cert::Certificate;
-use crate::crypto::Algorithm;
-use crate::digest::{Digest, shorten};
-use crate::reference::Reference;
-use crate::signature::{Envelope, SignatureEntry, decode_base64};
-use crate::trust::{ChainFacts, TrustMaterial};
+use crate::oci::digest::{Digest, shorten};
+use crate::oci::reference::Reference;
+use crate::signature::cert::Certificate;
+use crate::signature::crypto::Algorithm;
+use crate::signature::envelope::{Envelope, SignatureEntry, decode_base64};
+use crate::signature::trust::{ChainFacts, TrustMaterial};
 
 /// At most this many signatures of one file are checked (co-signatures are a
 /// handful; thousands in a 1 MiB file would only be a way to burn CPU).
@@ -66,8 +66,8 @@ pub enum Identities {
     #[default]
     Any,
     /// `x509.subject: …` entries: the signer's subject must satisfy one of
-    /// them, attribute by attribute (see [`crate::dn::Name::is_satisfied_by`]).
-    Subjects(Vec<crate::dn::Name>),
+    /// them, attribute by attribute (see [`crate::signature::dn::Name::is_satisfied_by`]).
+    Subjects(Vec<crate::signature::dn::Name>),
 }
 
 impl Identities {

@@ -9,7 +9,7 @@ use rustls_pki_types::pem::PemObject;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::crypto::PublicKey;
+use crate::signature::crypto::PublicKey;
 
 /// A parsed certificate and what nv2 needs to know about it.
 #[derive(Clone, Debug)]
@@ -19,7 +19,7 @@ pub struct Certificate {
     key_id: String,
     subject: String,
     /// The subject attribute by attribute, for identity matching.
-    subject_name: crate::dn::Name,
+    subject_name: crate::signature::dn::Name,
     issuer: String,
     /// DER of the subject and issuer names, to order a chain.
     subject_der: Vec<u8>,
@@ -106,11 +106,11 @@ impl Certificate {
             .is_some_and(|bc| bc.value.ca);
         let self_signed = cert.subject().as_raw() == cert.issuer().as_raw();
         let validity = cert.validity();
-        let fingerprint = crate::digest::hex(
+        let fingerprint = crate::oci::digest::hex(
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der).as_ref(),
         );
         let subject = cert.subject().to_string();
-        let subject_name = crate::dn::Name::from_x509(cert.subject());
+        let subject_name = crate::signature::dn::Name::from_x509(cert.subject());
         let subject_der = cert.subject().as_raw().to_vec();
         let issuer_der = cert.issuer().as_raw().to_vec();
         let issuer = cert.issuer().to_string();
@@ -180,7 +180,7 @@ impl Certificate {
         &self.subject
     }
     /// The subject by attribute, for comparing identities.
-    pub fn subject_name(&self) -> &crate::dn::Name {
+    pub fn subject_name(&self) -> &crate::signature::dn::Name {
         &self.subject_name
     }
     pub fn issuer(&self) -> &str {

@@ -17,8 +17,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
-use crate::cert::Certificate;
-use crate::policy::{Stores, TrustPolicy};
+use crate::policy::document::{Stores, TrustPolicy};
+use crate::signature::cert::Certificate;
 
 pub const POLICY_LABEL: &str = "nv2.io/trust-policy";
 pub const STORE_LABEL: &str = "nv2.io/trust-store";
@@ -157,7 +157,7 @@ pub const MAX_PULL_SECRETS: usize = 32;
 /// a large secret without bound.
 pub const PULL_SECRET_CACHE_BYTES: u64 = 16 << 20;
 
-type Configs = Result<Vec<crate::registry::DockerConfig>, String>;
+type Configs = Result<Vec<crate::oci::client::DockerConfig>, String>;
 
 fn weigh(v: &Configs) -> u64 {
     match v {
@@ -181,7 +181,7 @@ impl PullSecrets {
         namespace: &str,
         pod_secrets: &[String],
         service_account: &str,
-    ) -> Result<Vec<crate::registry::DockerConfig>, String> {
+    ) -> Result<Vec<crate::oci::client::DockerConfig>, String> {
         if pod_secrets.len() > MAX_PULL_SECRETS {
             return Err(format!(
                 "the pod names {} imagePullSecrets; at most {MAX_PULL_SECRETS} are read",
@@ -210,7 +210,7 @@ async fn read_pull_secrets(
     namespace: &str,
     pod_secrets: &[String],
     service_account: &str,
-) -> Result<Vec<crate::registry::DockerConfig>, String> {
+) -> Result<Vec<crate::oci::client::DockerConfig>, String> {
     use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
     let sa_api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
     let sa = sa_api
@@ -244,10 +244,10 @@ async fn read_pull_secrets(
         let config = match secret.type_.as_deref() {
             Some("kubernetes.io/dockerconfigjson") => data
                 .get(".dockerconfigjson")
-                .map(|b| crate::registry::DockerConfig::from_json(&b.0)),
+                .map(|b| crate::oci::client::DockerConfig::from_json(&b.0)),
             Some("kubernetes.io/dockercfg") => data
                 .get(".dockercfg")
-                .map(|b| crate::registry::DockerConfig::from_dockercfg(&b.0)),
+                .map(|b| crate::oci::client::DockerConfig::from_dockercfg(&b.0)),
             _ => None,
         };
         match config {
@@ -280,7 +280,7 @@ mod pull_secret_bounds {
 
     #[test]
     fn the_cache_weighs_configs_by_size() {
-        let big = crate::registry::DockerConfig::from_json(
+        let big = crate::oci::client::DockerConfig::from_json(
             format!(
                 r#"{{"auths":{{"r.io":{{"auth":"{}"}}}}}}"#,
                 "a".repeat(1 << 20)

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::digest::{Digest, shorten};
+use crate::oci::digest::{Digest, shorten};
 
 /// A normalised image reference: registry, repository, and a tag and/or digest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

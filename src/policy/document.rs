@@ -12,10 +12,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::cert::Certificate;
-use crate::reference::Reference;
-use crate::trust::TrustMaterial;
-use crate::verifier::{Check, Identities};
+use crate::oci::reference::Reference;
+use crate::signature::cert::Certificate;
+use crate::signature::trust::TrustMaterial;
+use crate::verify::pipeline::{Check, Identities};
 
 /// The raw JSON form.
 #[derive(Debug, Deserialize)]
@@ -361,8 +361,12 @@ fn parse_identities(list: &[String]) -> Result<Identities, String> {
         let value = id.strip_prefix("x509.subject:").ok_or_else(|| {
             format!("trusted identity {id:?} is not \"*\" or \"x509.subject: …\"")
         })?;
-        let dn = crate::dn::Name::parse_rfc4514(value)
-            .map_err(|e| format!("trusted identity {:?}: {e}", crate::digest::shorten(id)))?;
+        let dn = crate::signature::dn::Name::parse_rfc4514(value).map_err(|e| {
+            format!(
+                "trusted identity {:?}: {e}",
+                crate::oci::digest::shorten(id)
+            )
+        })?;
         subjects.push(dn);
     }
     Ok(Identities::Subjects(subjects))

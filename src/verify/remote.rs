@@ -4,13 +4,13 @@
 
 use futures_util::StreamExt;
 
-use crate::digest::{Digest, shorten};
-use crate::reference::Reference;
-use crate::registry::artifact::{ARTIFACT_TYPE, ArtifactManifest};
-use crate::registry::{MAX_SIGNATURE_BLOB, Registry, RegistryError};
-use crate::signature::Envelope;
-use crate::target::Resolved;
-use crate::verifier::{Check, Requirements, Subject, Verdict, verify_envelope_within};
+use crate::oci::artifact::{ARTIFACT_TYPE, ArtifactManifest};
+use crate::oci::client::{MAX_SIGNATURE_BLOB, Registry, RegistryError};
+use crate::oci::digest::{Digest, shorten};
+use crate::oci::reference::Reference;
+use crate::oci::target::Resolved;
+use crate::signature::envelope::Envelope;
+use crate::verify::pipeline::{Check, Requirements, Subject, Verdict, verify_envelope_within};
 
 /// A signature linked to a target, fetched (or the reason it could not be).
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub const MAX_IMAGE_SIGNATURES: usize = 128;
 #[derive(Debug, Default)]
 pub struct Discovered {
     pub signatures: Vec<FoundSignature>,
-    /// More were linked than nv2 looks at ([`crate::registry::MAX_REFERRERS`]).
+    /// More were linked than nv2 looks at ([`crate::oci::client::MAX_REFERRERS`]).
     pub truncated: bool,
 }
 
@@ -60,7 +60,7 @@ pub async fn discover(
         let created = desc
             .annotations
             .as_ref()
-            .and_then(|a| a.get(crate::registry::artifact::CREATED))
+            .and_then(|a| a.get(crate::oci::artifact::CREATED))
             .cloned();
         FoundSignature {
             manifest_digest: desc.digest.clone(),
@@ -117,7 +117,7 @@ async fn fetch_signature(
     registry: &Registry,
     r: &Reference,
     subject: &Digest,
-    desc: &crate::registry::Descriptor,
+    desc: &crate::oci::client::Descriptor,
     budget: &ByteBudget,
 ) -> Result<(Envelope, ArtifactManifest), String> {
     let digest = Digest::parse(&desc.digest).map_err(|e| e.to_string())?;
@@ -215,7 +215,7 @@ impl RemoteVerdict {
             out.push(format!(
                 "more signatures are linked to {} than nv2 checks (at most {} signature artifacts and {MAX_IMAGE_SIGNATURES} signatures); the rest were not looked at",
                 self.digest,
-                crate::registry::MAX_REFERRERS
+                crate::oci::client::MAX_REFERRERS
             ));
         }
         for s in &self.signatures {
@@ -248,7 +248,11 @@ pub fn verify_found(found: Discovered, subject: &Subject, req: &Requirements<'_>
         .signatures
         .iter()
         .filter_map(|f| f.envelope.as_ref().ok())
-        .map(|env| env.signatures().len().min(crate::verifier::MAX_SIGNATURES))
+        .map(|env| {
+            env.signatures()
+                .len()
+                .min(crate::verify::pipeline::MAX_SIGNATURES)
+        })
         .sum();
     let signatures: Vec<RemoteSignatureVerdict> = found
         .signatures

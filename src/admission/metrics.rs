@@ -282,7 +282,7 @@ impl Metrics {
     }
 
     /// Registry hosts of the trust policy's scopes (`*` names none).
-    pub fn set_policy_hosts(&self, policy: &crate::policy::TrustPolicy) {
+    pub fn set_policy_hosts(&self, policy: &crate::policy::document::TrustPolicy) {
         let scopes = policy
             .policies()
             .iter()
@@ -342,7 +342,7 @@ impl Metrics {
     }
 }
 
-impl crate::engine::EngineObserver for Metrics {
+impl crate::admission::engine::EngineObserver for Metrics {
     fn cache_lookup(&self, cache: &'static str, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         self.cache
@@ -376,7 +376,7 @@ fn bounded_hosts<'a>(hosts: impl IntoIterator<Item = &'a str>) -> HashSet<String
     set
 }
 
-impl crate::registry::RequestObserver for Metrics {
+impl crate::oci::client::RequestObserver for Metrics {
     fn observe(&self, host: &str, status: Option<u16>, elapsed: Duration) {
         let host = self.host_label(host);
         self.registry_requests
@@ -394,7 +394,7 @@ impl crate::registry::RequestObserver for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::RequestObserver;
+    use crate::oci::client::RequestObserver;
 
     #[test]
     fn labels_come_from_closed_sets() {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
 
-use crate::cert::Certificate;
-use crate::crypto::PublicKey;
+use crate::signature::cert::Certificate;
+use crate::signature::crypto::PublicKey;
 
 /// The signature algorithms accepted inside certificate chains.
 static CHAIN_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[

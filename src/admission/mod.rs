@@ -5,6 +5,8 @@
 //! Routes: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`
 //! (ready once a valid trust policy is loaded), `GET /metrics`.
 
+pub mod cluster;
+pub mod engine;
 pub mod limits;
 pub mod metrics;
 pub mod review;
@@ -22,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::future::join_all;
 
-use crate::engine::{CacheTtls, Decision, Engine, ImageOutcome};
-use crate::registry::RegistryOptions;
+use crate::admission::engine::{CacheTtls, Decision, Engine, ImageOutcome};
+use crate::oci::client::RegistryOptions;
 use limits::{Budgets, ServerLimits};
 use metrics::Metrics;
 use review::{Scope, allow_json, decide, parse_review, response_json, scope};
@@ -31,7 +33,7 @@ use review::{Scope, allow_json, decide, parse_review, response_json, scope};
 /// Request bodies over this are refused (413).
 pub const MAX_BODY: usize = 3 << 20;
 /// Distinct images verified for one request; more is denied. Each image's
-/// own work is bounded ([`crate::remote::MAX_IMAGE_SIGNATURES`]), so this
+/// own work is bounded ([`crate::verify::remote::MAX_IMAGE_SIGNATURES`]), so this
 /// bounds what one request can cost.
 pub const MAX_IMAGES_PER_REVIEW: usize = 64;
 
@@ -66,18 +68,18 @@ pub struct AppState {
     pub deadline: Duration,
     pub pin_templates: bool,
     /// Set when workload pull secrets are read (`--workload-pull-secrets`).
-    pub pull_secrets: Option<crate::cluster::PullSecrets>,
+    pub pull_secrets: Option<crate::admission::cluster::PullSecrets>,
     /// Connections and buffered request bytes.
     pub budgets: Arc<Budgets>,
     /// Registry tokens held (for metrics).
-    auth_store: Arc<crate::registry::AuthStore>,
+    auth_store: Arc<crate::oci::client::AuthStore>,
 }
 
 impl AppState {
     /// The engine and metrics for `options`.
     pub fn new(
         options: &WebhookOptions,
-        pull_secrets: Option<crate::cluster::PullSecrets>,
+        pull_secrets: Option<crate::admission::cluster::PullSecrets>,
     ) -> Result<Arc<Self>, String> {
         let metrics = Metrics::new();
         metrics.set_flag_hosts(options.registry.insecure_hosts.iter().map(String::as_str));
@@ -122,7 +124,7 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
         None
     };
     let pull_secrets = match (&client, options.workload_pull_secrets) {
-        (Some(c), true) => Some(crate::cluster::PullSecrets::new(
+        (Some(c), true) => Some(crate::admission::cluster::PullSecrets::new(
             c.clone(),
             options.ttls.tag,
         )),
@@ -139,12 +141,15 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
             ));
         }
         None => {
-            let namespace = crate::cluster::own_namespace(options.namespace.as_deref())?;
+            let namespace = crate::admission::cluster::own_namespace(options.namespace.as_deref())?;
             let client = client.clone().ok_or("no Kubernetes client")?;
             let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
                 kube::Api::namespaced(client, &namespace);
             tracing::info!(%namespace, "watching trust policy and store ConfigMaps");
-            tokio::spawn(crate::cluster::watch_configmaps(api, state.clone()));
+            tokio::spawn(crate::admission::cluster::watch_configmaps(
+                api,
+                state.clone(),
+            ));
         }
     }
     let tls =
@@ -415,8 +420,8 @@ fn log_review(req: &review::AdmissionRequest, decision: &str, reasons: &[String]
         uid = %req.uid,
         namespace = req.namespace.as_deref().unwrap_or(""),
         name = req.name.as_deref().unwrap_or(""),
-        kind = %crate::digest::shorten(&req.kind.kind),
-        operation = %crate::digest::shorten(&req.operation),
+        kind = %crate::oci::digest::shorten(&req.kind.kind),
+        operation = %crate::oci::digest::shorten(&req.operation),
         dry_run = req.dry_run.unwrap_or(false),
         decision,
         images = %reasons.join(" | "),

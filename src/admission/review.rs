@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::engine::{Decision, ImageOutcome};
-use crate::reference::Reference;
+use crate::admission::engine::{Decision, ImageOutcome};
+use crate::oci::reference::Reference;
 
 /// The parts of an AdmissionReview request nv2 reads.
 #[derive(Debug, Deserialize)]
@@ -57,8 +57,8 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, String> {
     if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
         return Err(format!(
             "unsupported {}/{}: expected admission.k8s.io/v1 AdmissionReview",
-            crate::digest::shorten(&review.api_version),
-            crate::digest::shorten(&review.kind)
+            crate::oci::digest::shorten(&review.api_version),
+            crate::oci::digest::shorten(&review.kind)
         ));
     }
     let request = review.request.ok_or("AdmissionReview has no request")?;
@@ -259,12 +259,12 @@ pub fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Re
 /// and repository that were verified (`localhost:05000/a:v1` →
 /// `localhost:5000/a:v1@sha256:…`), so the kubelet pulls from exactly what
 /// was checked; an image already pinned is left alone.
-fn pinned(image: &str, digest: &crate::digest::Digest) -> Option<String> {
+fn pinned(image: &str, digest: &crate::oci::digest::Digest) -> Option<String> {
     if image.contains('@') {
         return None;
     }
     let reference = Reference::parse(image).ok()?;
-    match crate::reference::written_registry(image) {
+    match crate::oci::reference::written_registry(image) {
         // On Docker Hub without a registry, or written canonically: keep
         // the user's spelling.
         None => return Some(format!("{image}@{digest}")),
@@ -278,7 +278,7 @@ fn pinned(image: &str, digest: &crate::digest::Digest) -> Option<String> {
 
 /// `registry/repository@sha256:…` for the audit annotation: one digest,
 /// whether or not the image was already pinned.
-fn verified_name(image: &str, digest: &crate::digest::Digest) -> String {
+fn verified_name(image: &str, digest: &crate::oci::digest::Digest) -> String {
     match Reference::parse(image) {
         Ok(r) => r.by_digest(digest.clone()).to_string(),
         Err(_) => format!("{image}@{digest}"),
@@ -405,7 +405,7 @@ mod tests {
 
     #[test]
     fn pins_only_verified_unpinned_images() {
-        let d = crate::digest::Digest::of(b"x");
+        let d = crate::oci::digest::Digest::of(b"x");
         let fields = vec![
             ImageField {
                 pointer: "/spec/containers/0/image".into(),
@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn pins_in_the_verified_spelling_and_annotates_one_digest() {
-        let d = crate::digest::Digest::of(b"x");
+        let d = crate::oci::digest::Digest::of(b"x");
         let allow = |image: &str| ImageOutcome {
             image: image.into(),
             policy: None,

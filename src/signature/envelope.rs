@@ -10,9 +10,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::cert::Certificate;
-use crate::crypto::{Algorithm, KeyError, SigningKey};
-use crate::digest::{Digest, shorten};
+use crate::oci::digest::{Digest, shorten};
+use crate::signature::cert::Certificate;
+use crate::signature::crypto::{Algorithm, KeyError, SigningKey};
 
 /// The signed claims: what is signed, and when it is valid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +206,7 @@ impl Signer {
         Signer {
             key,
             alg,
-            identity: SignerIdentity::Kid(crate::crypto::key_id(spki_der)),
+            identity: SignerIdentity::Kid(crate::signature::crypto::key_id(spki_der)),
         }
     }
 

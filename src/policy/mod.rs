@@ -1,0 +1,4 @@
+//! Trust policy: Notation's `trustpolicy.json` and trust-store layout,
+//! compiled into per-scope trust material and levels.
+
+pub mod document;
