@@ -10,22 +10,16 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::decision::{self, when_unverifiable};
 use crate::cache::{Lookup, TtlCache};
 use crate::oci::client::auth::Basic;
 use crate::oci::client::{Credentials, Registry, RegistryError, RegistryOptions};
 use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
 use crate::policy::document::TrustPolicy;
-use crate::verify::pipeline::{Check, Requirements, Subject};
+use crate::verify::pipeline::{Requirements, Subject};
 
-/// What to do with one image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    /// Allowed, with a warning (audit-level failures, logged checks).
-    Warn(String),
-    Deny(String),
-}
+pub use super::decision::Decision;
 
 /// The outcome for one image reference.
 #[derive(Clone, Debug)]
@@ -240,14 +234,14 @@ impl Engine {
         let (cred_id, registry) = match self.registry_for(basic) {
             Ok(x) => x,
             Err(e) => {
-                out.decision = fail(audit, e);
+                out.decision = when_unverifiable(audit, e);
                 return out;
             }
         };
         let (digest, size) = match self.resolve(&registry, cred_id, &r).await {
             Ok(d) => d,
             Err(e) => {
-                out.decision = fail(audit, format!("cannot resolve the image: {e}"));
+                out.decision = when_unverifiable(audit, format!("cannot resolve the image: {e}"));
                 return out;
             }
         };
@@ -276,35 +270,11 @@ impl Engine {
                     let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
                     let transient = verdict.is_err();
                     let decision = match verdict {
-                        Err(e) => fail(audit, e),
-                        Ok(v) if v.passes(&policy.level.enforced()) => {
-                            if v.is_verified() {
-                                Decision::Allow
-                            } else {
-                                // Passed, with logged failures: say so.
-                                let logged: Vec<String> = v.reasons();
-                                Decision::Warn(format!(
-                                    "verified under level {}, with logged failures: {}",
-                                    policy.level.name,
-                                    logged.join("; ")
-                                ))
-                            }
-                        }
-                        Ok(v) if audit && !v.signatures.iter().any(fails_integrity) => {
-                            Decision::Warn(format!(
-                                "not verified (level {}): {}",
-                                policy.level.name,
-                                v.reasons().join("; ")
-                            ))
-                        }
-                        Ok(v) => Decision::Deny(v.reasons().join("; ")),
+                        Err(e) => when_unverifiable(audit, e),
+                        Ok(v) => decision::for_verdict(&policy.level, &v),
                     };
                     if let Some(o) = &self.observer {
-                        o.verification(match decision {
-                            Decision::Allow => "verified",
-                            Decision::Warn(_) => "warned",
-                            Decision::Deny(_) => "denied",
-                        });
+                        o.verification(decision.label());
                     }
                     Verified {
                         decision,
@@ -413,29 +383,4 @@ async fn verify_off_workers(
     })
     .await
     .map_err(|e| format!("verification failed: {e}"))?
-}
-
-/// Whether this signature fails integrity (tampered, wrong digest, bad math):
-/// under audit that still denies.
-fn fails_integrity(s: &crate::verify::remote::RemoteSignatureVerdict) -> bool {
-    match &s.verdict {
-        Ok(v) => {
-            v.content_failures
-                .iter()
-                .any(|f| f.check == Check::Integrity)
-                || (!v.signatures.is_empty()
-                    && v.signatures
-                        .iter()
-                        .all(|sig| sig.failures.iter().any(|f| f.check == Check::Integrity)))
-        }
-        Err(_) => false,
-    }
-}
-
-fn fail(audit: bool, reason: String) -> Decision {
-    if audit {
-        Decision::Warn(reason)
-    } else {
-        Decision::Deny(reason)
-    }
 }

@@ -6,6 +6,7 @@
 //! (ready once a valid trust policy is loaded), `GET /metrics`.
 
 pub mod cluster;
+pub mod decision;
 pub mod engine;
 pub mod limits;
 pub mod metrics;
@@ -350,11 +351,10 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
                     image: (*image).to_owned(),
                     policy: None,
                     digest: None,
-                    decision: if state.engine.is_audit(image) {
-                        Decision::Warn(reason.clone())
-                    } else {
-                        Decision::Deny(reason.clone())
-                    },
+                    decision: decision::when_unverifiable(
+                        state.engine.is_audit(image),
+                        reason.clone(),
+                    ),
                 };
             }
         };
@@ -366,11 +366,7 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
                     image: (*image).to_owned(),
                     policy: None,
                     digest: None,
-                    decision: if state.engine.is_audit(image) {
-                        Decision::Warn(reason)
-                    } else {
-                        Decision::Deny(reason)
-                    },
+                    decision: decision::when_unverifiable(state.engine.is_audit(image), reason),
                 }
             }
         }

@@ -69,7 +69,7 @@ pub struct Level {
 }
 
 impl Level {
-    fn parse(name: &str, overrides: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub(crate) fn parse(name: &str, overrides: &BTreeMap<String, String>) -> Result<Self, String> {
         let (skip, mut authenticity, mut expiry) = match name {
             "strict" => (false, Action::Enforce, Action::Enforce),
             "permissive" => (false, Action::Enforce, Action::Log),

@@ -1,0 +1,213 @@
+//! The decision for one image: a pure function of the policy level and of
+//! what verification found (or why it could not run). Every allow, warn and
+//! deny of an image is made here.
+
+use crate::policy::document::Level;
+use crate::verify::pipeline::Check;
+use crate::verify::remote::{RemoteSignatureVerdict, RemoteVerdict};
+
+/// What to do with one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Allowed, with a warning (audit-level failures, logged checks).
+    Warn(String),
+    Deny(String),
+}
+
+impl Decision {
+    /// A short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Allow => "verified",
+            Decision::Warn(_) => "warned",
+            Decision::Deny(_) => "denied",
+        }
+    }
+}
+
+/// Verification could not run (registry error, deadline, unreadable pull
+/// secrets): an audit-like level warns, any other denies.
+pub fn when_unverifiable(audit: bool, reason: String) -> Decision {
+    if audit {
+        Decision::Warn(reason)
+    } else {
+        Decision::Deny(reason)
+    }
+}
+
+/// The decision for an image whose linked signatures were verified:
+/// - one passes every enforced check → allow (warn when logged checks failed);
+/// - none passes, under an audit-like level, and no signature fails
+///   integrity → warn (audit never admits tampering);
+/// - otherwise → deny, with every signature's reason.
+pub fn for_verdict(level: &Level, verdict: &RemoteVerdict) -> Decision {
+    if verdict.passes(&level.enforced()) {
+        if verdict.is_verified() {
+            return Decision::Allow;
+        }
+        return Decision::Warn(format!(
+            "verified under level {}, with logged failures: {}",
+            level.name,
+            verdict.reasons().join("; ")
+        ));
+    }
+    if level.is_audit() && !verdict.signatures.iter().any(fails_integrity) {
+        return Decision::Warn(format!(
+            "not verified (level {}): {}",
+            level.name,
+            verdict.reasons().join("; ")
+        ));
+    }
+    Decision::Deny(verdict.reasons().join("; "))
+}
+
+/// Whether this signature fails integrity (tampered, wrong digest, bad math).
+fn fails_integrity(s: &RemoteSignatureVerdict) -> bool {
+    match &s.verdict {
+        Ok(v) => {
+            v.content_failures
+                .iter()
+                .any(|f| f.check == Check::Integrity)
+                || (!v.signatures.is_empty()
+                    && v.signatures
+                        .iter()
+                        .all(|sig| sig.failures.iter().any(|f| f.check == Check::Integrity)))
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::digest::Digest;
+    use crate::verify::pipeline::{Failure, SignatureReport, Verdict};
+    use std::collections::BTreeMap;
+
+    fn level(name: &str, overrides: &[(&str, &str)]) -> Level {
+        let o: BTreeMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Level::parse(name, &o).unwrap()
+    }
+
+    /// A verdict of one signature file with one signature failing `checks`.
+    fn verdict(checks: &[Check]) -> RemoteVerdict {
+        let digest = Digest::of(b"m");
+        let signature = SignatureReport {
+            index: 1,
+            alg: "ES256".into(),
+            signer: Some("CN=x".into()),
+            key_id: None,
+            cert_not_after: None,
+            failures: checks
+                .iter()
+                .map(|c| Failure {
+                    check: *c,
+                    reason: format!("{c:?} failed"),
+                })
+                .collect(),
+        };
+        RemoteVerdict {
+            digest: digest.clone(),
+            signatures: vec![RemoteSignatureVerdict {
+                manifest_digest: Digest::of(b"s").to_string(),
+                verdict: Ok(Verdict {
+                    digest,
+                    content_failures: Vec::new(),
+                    signatures: vec![signature],
+                    exp: None,
+                }),
+            }],
+            truncated: false,
+        }
+    }
+
+    fn unsigned() -> RemoteVerdict {
+        RemoteVerdict {
+            digest: Digest::of(b"m"),
+            signatures: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    fn kind(d: &Decision) -> &'static str {
+        d.label()
+    }
+
+    #[test]
+    fn each_level_decides_as_notations_table() {
+        use Check::*;
+        // (level, overrides, failed checks, decision)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [Check], &'a str);
+        let cases: &[Case] = &[
+            ("strict", &[], &[], "verified"),
+            ("strict", &[], &[Expiry], "denied"),
+            ("strict", &[], &[Authenticity], "denied"),
+            ("strict", &[("expiry", "log")], &[Expiry], "warned"),
+            ("permissive", &[], &[Expiry], "warned"),
+            ("permissive", &[], &[Authenticity], "denied"),
+            (
+                "permissive",
+                &[("authenticity", "log")],
+                &[Authenticity],
+                "warned",
+            ),
+            ("audit", &[], &[Authenticity], "warned"),
+            ("audit", &[], &[Expiry], "warned"),
+            // Integrity is never relaxed: audit still denies tampering.
+            ("audit", &[], &[Integrity], "denied"),
+            ("permissive", &[], &[Integrity], "denied"),
+            // A skipped check's failure is still reported, as a warning.
+            (
+                "strict",
+                &[("authenticity", "skip")],
+                &[Authenticity],
+                "warned",
+            ),
+        ];
+        for (name, overrides, checks, want) in cases {
+            let d = for_verdict(&level(name, overrides), &verdict(checks));
+            assert_eq!(kind(&d), *want, "{name} {overrides:?} {checks:?}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn unsigned_images_are_denied_except_under_audit() {
+        assert_eq!(
+            kind(&for_verdict(&level("strict", &[]), &unsigned())),
+            "denied"
+        );
+        assert_eq!(
+            kind(&for_verdict(&level("permissive", &[]), &unsigned())),
+            "denied"
+        );
+        let d = for_verdict(&level("audit", &[]), &unsigned());
+        assert!(
+            matches!(&d, Decision::Warn(m) if m.contains("no signatures are linked")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_check_that_could_not_run_warns_only_under_audit() {
+        assert_eq!(
+            when_unverifiable(false, "x".into()),
+            Decision::Deny("x".into())
+        );
+        assert_eq!(
+            when_unverifiable(true, "x".into()),
+            Decision::Warn("x".into())
+        );
+    }
+
+    #[test]
+    fn one_passing_signature_is_enough_but_a_tampered_one_is_named() {
+        let mut v = verdict(&[Check::Integrity]);
+        let good = verdict(&[]).signatures.remove(0);
+        v.signatures.push(good);
+        assert_eq!(for_verdict(&level("strict", &[]), &v), Decision::Allow);
+    }
+}
