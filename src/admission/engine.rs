@@ -98,6 +98,8 @@ const TRANSIENT_TTL: Duration = Duration::from_secs(2);
 /// the same credentials.
 pub struct Engine {
     base: RegistryOptions,
+    /// The client all per-credential clients share their connections with.
+    base_registry: Registry,
     registries: std::sync::Mutex<std::collections::HashMap<u64, Arc<Registry>>>,
     policy: RwLock<Option<Arc<LoadedPolicy>>>,
     verdicts: TtlCache<VerdictKey, Verified>,
@@ -113,10 +115,11 @@ impl Engine {
         ttls: CacheTtls,
         observer: Option<Arc<dyn EngineObserver>>,
     ) -> Result<Self, String> {
-        // Fail early on options that cannot make a client (a bad CA file).
-        Registry::new(base.clone())?;
+        // Fails early on options that cannot make a client (a bad CA file).
+        let base_registry = Registry::new(base.clone())?;
         Ok(Engine {
             base,
+            base_registry,
             registries: std::sync::Mutex::new(std::collections::HashMap::new()),
             policy: RwLock::new(None),
             verdicts: TtlCache::new(200_000),
@@ -131,32 +134,29 @@ impl Engine {
         &self.base.credentials
     }
 
-    /// A registry client that presents exactly `basic` (or nothing), and its id.
-    fn registry_for(&self, basic: Option<Basic>) -> Result<(u64, Arc<Registry>), String> {
-        use std::hash::{Hash, Hasher};
+    /// A registry client that presents exactly `basic` (or nothing), and its
+    /// id: 0 for none, else 64 bits of SHA-256 over the length-prefixed
+    /// username and password (no collision can be steered to another
+    /// tenant's id). Clients share one connection pool.
+    fn registry_for(&self, basic: Option<Basic>) -> (u64, Arc<Registry>) {
         let id = match &basic {
             None => 0,
-            Some(b) => {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                (&b.username, &b.password).hash(&mut h);
-                h.finish() | 1
-            }
+            Some(b) => credential_id(&b.username, &b.password),
         };
         let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = map.get(&id) {
-            return Ok((id, r.clone()));
+            return (id, r.clone());
         }
         if map.len() >= 1024 {
             map.clear();
         }
-        let mut options = self.base.clone();
-        options.credentials = match basic {
+        let credentials = match basic {
             Some(b) => Credentials::explicit(b.username, b.password),
             None => Credentials::anonymous(),
         };
-        let registry = Arc::new(Registry::new(options)?);
+        let registry = Arc::new(self.base_registry.with_credentials(credentials));
         map.insert(id, registry.clone());
-        Ok((id, registry))
+        (id, registry)
     }
 
     /// Swaps in a new policy atomically; cached verdicts of older generations
@@ -231,13 +231,7 @@ impl Engine {
         let basic = credentials
             .unwrap_or(&self.base.credentials)
             .for_host(r.registry());
-        let (cred_id, registry) = match self.registry_for(basic) {
-            Ok(x) => x,
-            Err(e) => {
-                out.decision = when_unverifiable(audit, e);
-                return out;
-            }
-        };
+        let (cred_id, registry) = self.registry_for(basic);
         let (digest, size) = match self.resolve(&registry, cred_id, &r).await {
             Ok(d) => d,
             Err(e) => {
@@ -344,6 +338,19 @@ impl Engine {
     }
 }
 
+/// A non-zero id for a credential set (see `Engine::registry_for`).
+fn credential_id(username: &str, password: &str) -> u64 {
+    let mut bytes = Vec::with_capacity(16 + username.len() + password.len());
+    for part in [username, password] {
+        bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(part.as_bytes());
+    }
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.as_ref()[..8]);
+    u64::from_be_bytes(first) | 1
+}
+
 /// Verifies discovered signatures on the blocking pool, at most as many at a
 /// time as there are cores, so that a costly image never occupies the async
 /// workers (health checks and other reviews go on) and the caller's deadline
@@ -383,4 +390,37 @@ async fn verify_off_workers(
     })
     .await
     .map_err(|e| format!("verification failed: {e}"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_ids_separate_credentials_and_boundaries() {
+        let a = credential_id("alice", "secret");
+        assert_eq!(a, credential_id("alice", "secret"));
+        assert_ne!(a, 0, "0 is reserved for no credentials");
+        assert_ne!(a, credential_id("alice", "secret2"));
+        assert_ne!(a, credential_id("bob", "secret"));
+        // Where the username ends matters.
+        assert_ne!(credential_id("ab", "c"), credential_id("a", "bc"));
+    }
+
+    #[test]
+    fn per_credential_clients_share_one_base() {
+        let engine = Engine::new(RegistryOptions::default(), CacheTtls::default(), None).unwrap();
+        let (none, _) = engine.registry_for(None);
+        assert_eq!(none, 0);
+        let basic = |u: &str| Basic {
+            username: u.into(),
+            password: "p".into(),
+        };
+        let (a1, r1) = engine.registry_for(Some(basic("a")));
+        let (a2, r2) = engine.registry_for(Some(basic("a")));
+        let (b, _) = engine.registry_for(Some(basic("b")));
+        assert_eq!(a1, a2);
+        assert!(Arc::ptr_eq(&r1, &r2), "one client per credential set");
+        assert_ne!(a1, b);
+    }
 }

@@ -258,6 +258,24 @@ impl Registry {
         })
     }
 
+    /// The same client presenting `credentials` instead: HTTP clients and
+    /// connection pools are shared (they do not depend on credentials); tokens
+    /// are not (a new key in the [`AuthStore`]).
+    pub fn with_credentials(&self, credentials: Credentials) -> Registry {
+        let guarded = OnceLock::new();
+        if let Some(c) = self.guarded.get() {
+            let _ = guarded.set(c.clone());
+        }
+        let mut options = self.options.clone();
+        options.credentials = credentials;
+        Registry {
+            http: self.http.clone(),
+            guarded,
+            id: options.auth_store.client_id(),
+            options,
+        }
+    }
+
     /// A client for `options`; `guarded` ones never connect to internal
     /// addresses. Redirects are never followed by reqwest: see
     /// [`Self::get_content`].
