@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::decision::{self, when_unverifiable};
 use crate::cache::{Lookup, TtlCache};
 use crate::oci::client::auth::Basic;
-use crate::oci::client::{Credentials, Registry, RegistryError, RegistryOptions};
+use crate::oci::client::{Credentials, Registry, RegistryError, RegistryOptions, RegistryRead};
 use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
 use crate::policy::document::TrustPolicy;
@@ -89,61 +89,46 @@ struct Verified {
 /// The longest a verdict from a registry error is kept.
 const TRANSIENT_TTL: Duration = Duration::from_secs(2);
 
-/// Image verification under a trust policy, with caches.
-///
-/// Registry access depends on credentials, so every cache key carries the id
-/// of the credentials used for the image's registry (none, the webhook's own,
-/// or a workload's pull secret): a verdict or tag answer obtained with one
-/// tenant's credentials is never served to a request that did not present
-/// the same credentials.
-pub struct Engine {
-    base: RegistryOptions,
-    /// The client all per-credential clients share their connections with.
-    base_registry: Registry,
-    registries: std::sync::Mutex<std::collections::HashMap<u64, Arc<Registry>>>,
-    policy: RwLock<Option<Arc<LoadedPolicy>>>,
-    verdicts: TtlCache<VerdictKey, Verified>,
-    tags: TtlCache<(u64, String), Result<(Digest, u64), RegistryError>>,
-    ttls: CacheTtls,
-    observer: Option<Arc<dyn EngineObserver>>,
+/// Where the engine gets a registry client for a set of credentials: the
+/// seam that lets tests run every branch of the engine against an in-memory
+/// registry.
+pub trait RegistrySource: Send + Sync {
+    type Client: RegistryRead + 'static;
+
+    /// A client presenting exactly `basic` (or nothing), and the id of that
+    /// credential set (0 for none), which every cache key carries.
+    fn client(&self, basic: Option<Basic>) -> (u64, Arc<Self::Client>);
 }
 
-impl Engine {
-    /// `base` says how to reach registries; its credentials are the default ones.
-    pub fn new(
-        base: RegistryOptions,
-        ttls: CacheTtls,
-        observer: Option<Arc<dyn EngineObserver>>,
-    ) -> Result<Self, String> {
-        // Fails early on options that cannot make a client (a bad CA file).
-        let base_registry = Registry::new(base.clone())?;
-        Ok(Engine {
-            base,
-            base_registry,
-            registries: std::sync::Mutex::new(std::collections::HashMap::new()),
-            policy: RwLock::new(None),
-            verdicts: TtlCache::new(200_000),
-            tags: TtlCache::new(50_000),
-            ttls,
-            observer,
+/// Real registry clients, one per credential set, sharing one connection pool.
+pub struct ClientPool {
+    /// The client all per-credential clients share their connections with.
+    base: Registry,
+    clients: std::sync::Mutex<std::collections::HashMap<u64, Arc<Registry>>>,
+}
+
+impl ClientPool {
+    /// Fails on options that cannot make a client (a bad CA file).
+    pub fn new(options: RegistryOptions) -> Result<Self, String> {
+        Ok(ClientPool {
+            base: Registry::new(options)?,
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
+}
 
-    /// The default credentials (the webhook's own Docker config).
-    pub fn credentials(&self) -> &Credentials {
-        &self.base.credentials
-    }
+impl RegistrySource for ClientPool {
+    type Client = Registry;
 
-    /// A registry client that presents exactly `basic` (or nothing), and its
-    /// id: 0 for none, else 64 bits of SHA-256 over the length-prefixed
-    /// username and password (no collision can be steered to another
-    /// tenant's id). Clients share one connection pool.
-    fn registry_for(&self, basic: Option<Basic>) -> (u64, Arc<Registry>) {
+    /// The id is 64 bits of SHA-256 over the length-prefixed username and
+    /// password (no collision can be steered to another tenant's id). At most
+    /// 1,024 clients are kept.
+    fn client(&self, basic: Option<Basic>) -> (u64, Arc<Registry>) {
         let id = match &basic {
             None => 0,
             Some(b) => credential_id(&b.username, &b.password),
         };
-        let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = map.get(&id) {
             return (id, r.clone());
         }
@@ -154,9 +139,70 @@ impl Engine {
             Some(b) => Credentials::explicit(b.username, b.password),
             None => Credentials::anonymous(),
         };
-        let registry = Arc::new(self.base_registry.with_credentials(credentials));
+        let registry = Arc::new(self.base.with_credentials(credentials));
         map.insert(id, registry.clone());
         (id, registry)
+    }
+}
+
+/// Image verification under a trust policy, with caches.
+///
+/// Registry access depends on credentials, so every cache key carries the id
+/// of the credentials used for the image's registry (none, the webhook's own,
+/// or a workload's pull secret): a verdict or tag answer obtained with one
+/// tenant's credentials is never served to a request that did not present
+/// the same credentials.
+pub struct Engine<S: RegistrySource = ClientPool> {
+    registries: S,
+    /// The default credentials (the webhook's own Docker config).
+    credentials: Credentials,
+    policy: RwLock<Option<Arc<LoadedPolicy>>>,
+    verdicts: TtlCache<VerdictKey, Verified>,
+    tags: TtlCache<(u64, String), Result<(Digest, u64), RegistryError>>,
+    ttls: CacheTtls,
+    observer: Option<Arc<dyn EngineObserver>>,
+}
+
+impl Engine<ClientPool> {
+    /// `base` says how to reach registries; its credentials are the default ones.
+    pub fn new(
+        base: RegistryOptions,
+        ttls: CacheTtls,
+        observer: Option<Arc<dyn EngineObserver>>,
+    ) -> Result<Self, String> {
+        let credentials = base.credentials.clone();
+        Ok(Engine::with_source(
+            ClientPool::new(base)?,
+            credentials,
+            ttls,
+            observer,
+        ))
+    }
+}
+
+impl<S: RegistrySource> Engine<S> {
+    /// An engine reading registries through `registries`, presenting
+    /// `credentials` unless a request brings others.
+    pub fn with_source(
+        registries: S,
+        credentials: Credentials,
+        ttls: CacheTtls,
+        observer: Option<Arc<dyn EngineObserver>>,
+    ) -> Self {
+        Engine {
+            registries,
+            credentials,
+            policy: RwLock::new(None),
+            verdicts: TtlCache::new(200_000),
+            tags: TtlCache::new(50_000),
+            ttls,
+            observer,
+        }
+    }
+
+    /// The default credentials (the webhook's own Docker config).
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// Swaps in a new policy atomically; cached verdicts of older generations
@@ -229,9 +275,9 @@ impl Engine {
             return out;
         }
         let basic = credentials
-            .unwrap_or(&self.base.credentials)
+            .unwrap_or(&self.credentials)
             .for_host(r.registry());
-        let (cred_id, registry) = self.registry_for(basic);
+        let (cred_id, registry) = self.registries.client(basic);
         let (digest, size) = match self.resolve(&registry, cred_id, &r).await {
             Ok(d) => d,
             Err(e) => {
@@ -249,7 +295,7 @@ impl Engine {
                 key,
                 || async {
                     let verdict = match crate::verify::remote::discover(
-                        &registry,
+                        &*registry,
                         &by_digest,
                         &subject.digest,
                     )
@@ -297,7 +343,7 @@ impl Engine {
     /// Tag → (digest, size); a digest reference needs no request.
     async fn resolve(
         &self,
-        registry: &Registry,
+        registry: &S::Client,
         cred_id: u64,
         r: &Reference,
     ) -> Result<(Digest, Option<u64>), RegistryError> {
@@ -310,7 +356,7 @@ impl Engine {
                 (cred_id, r.to_string()),
                 || async {
                     registry
-                        .get_manifest(r)
+                        .manifest(r, crate::oci::client::MAX_MANIFEST)
                         .await
                         .map(|m| (m.digest, m.bytes.len() as u64))
                 },
@@ -338,7 +384,7 @@ impl Engine {
     }
 }
 
-/// A non-zero id for a credential set (see `Engine::registry_for`).
+/// A non-zero id for a credential set (see [`ClientPool`]).
 fn credential_id(username: &str, password: &str) -> u64 {
     let mut bytes = Vec::with_capacity(16 + username.len() + password.len());
     for part in [username, password] {
@@ -395,6 +441,15 @@ async fn verify_off_workers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::artifact::ArtifactManifest;
+    use crate::oci::client::{Descriptor, Manifest, Referrers};
+    use crate::policy::document::Stores;
+    use crate::signature::cert::Certificate;
+    use crate::signature::crypto::{Algorithm, SigningKey};
+    use crate::signature::envelope::{Envelope, SignedContent, Signer};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn credential_ids_separate_credentials_and_boundaries() {
@@ -409,18 +464,334 @@ mod tests {
 
     #[test]
     fn per_credential_clients_share_one_base() {
-        let engine = Engine::new(RegistryOptions::default(), CacheTtls::default(), None).unwrap();
-        let (none, _) = engine.registry_for(None);
+        let pool = ClientPool::new(RegistryOptions::default()).unwrap();
+        let (none, _) = pool.client(None);
         assert_eq!(none, 0);
         let basic = |u: &str| Basic {
             username: u.into(),
             password: "p".into(),
         };
-        let (a1, r1) = engine.registry_for(Some(basic("a")));
-        let (a2, r2) = engine.registry_for(Some(basic("a")));
-        let (b, _) = engine.registry_for(Some(basic("b")));
+        let (a1, r1) = pool.client(Some(basic("a")));
+        let (a2, r2) = pool.client(Some(basic("a")));
+        let (b, _) = pool.client(Some(basic("b")));
         assert_eq!(a1, a2);
         assert!(Arc::ptr_eq(&r1, &r2), "one client per credential set");
         assert_ne!(a1, b);
+    }
+
+    /// An in-memory registry: manifests by tag or digest, referrers by
+    /// subject digest; every read counted; `down` makes every read fail.
+    #[derive(Default)]
+    struct Memory {
+        manifests: Mutex<HashMap<String, Vec<u8>>>,
+        referrers: Mutex<HashMap<String, Vec<Descriptor>>>,
+        reads: AtomicUsize,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Memory {
+        fn put_manifest(&self, reference: &str, bytes: &[u8]) -> Digest {
+            let d = Digest::of(bytes);
+            let mut m = self.manifests.lock().unwrap();
+            m.insert(reference.to_owned(), bytes.to_vec());
+            m.insert(d.to_string(), bytes.to_vec());
+            d
+        }
+
+        /// Links `signature` (.nv2 bytes) to `subject`, embedded as `nv2 link` does.
+        fn link(&self, subject: &Digest, size: u64, signature: &[u8]) {
+            let mut artifact = ArtifactManifest::for_signature(signature, "2026-01-01T00:00:00Z");
+            artifact.subject = Some(Descriptor {
+                media_type: crate::oci::client::OCI_MANIFEST.into(),
+                digest: subject.to_string(),
+                size,
+                artifact_type: None,
+                annotations: None,
+                data: None,
+            });
+            let bytes = artifact.to_bytes();
+            self.referrers
+                .lock()
+                .unwrap()
+                .entry(subject.to_string())
+                .or_default()
+                .push(artifact.index_entry(&bytes));
+        }
+
+        fn reads(&self) -> usize {
+            self.reads.load(Ordering::SeqCst)
+        }
+
+        fn check_up(&self, what: &str) -> Result<(), RegistryError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                return Err(RegistryError::Status {
+                    what: what.into(),
+                    status: 503,
+                    message: String::new(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl RegistryRead for Memory {
+        async fn manifest(&self, r: &Reference, _limit: u64) -> Result<Manifest, RegistryError> {
+            self.check_up("manifest")?;
+            let key = match r.digest() {
+                Some(d) => d.to_string(),
+                None => r.to_string(),
+            };
+            let bytes = self.manifests.lock().unwrap().get(&key).cloned();
+            let bytes = bytes.ok_or(RegistryError::NotFound { what: key })?;
+            Ok(Manifest {
+                digest: Digest::of(&bytes),
+                media_type: crate::oci::client::OCI_MANIFEST.into(),
+                bytes,
+            })
+        }
+
+        async fn referrers(
+            &self,
+            _r: &Reference,
+            subject: &Digest,
+            artifact_type: &str,
+        ) -> Result<Referrers, RegistryError> {
+            self.check_up("referrers")?;
+            let list = self
+                .referrers
+                .lock()
+                .unwrap()
+                .get(subject.as_str())
+                .cloned()
+                .unwrap_or_default();
+            Ok(crate::oci::client::select_referrers(list, artifact_type))
+        }
+
+        async fn blob(
+            &self,
+            _r: &Reference,
+            desc: &Descriptor,
+            _limit: u64,
+        ) -> Result<Vec<u8>, RegistryError> {
+            self.check_up("blob")?;
+            desc.embedded()
+                .unwrap_or(Err("not embedded".into()))
+                .map_err(|reason| RegistryError::Invalid {
+                    what: "blob".into(),
+                    reason,
+                })
+        }
+    }
+
+    /// One in-memory registry whatever the credentials; ids as the real pool's.
+    struct MemorySource(Arc<Memory>);
+
+    impl RegistrySource for MemorySource {
+        type Client = Memory;
+        fn client(&self, basic: Option<Basic>) -> (u64, Arc<Memory>) {
+            let id = basic.map_or(0, |b| credential_id(&b.username, &b.password));
+            (id, self.0.clone())
+        }
+    }
+
+    const REG: &str = "registry.example.com";
+
+    struct World {
+        memory: Arc<Memory>,
+        engine: Engine<MemorySource>,
+        cert: Certificate,
+        key_pem: String,
+    }
+
+    fn world() -> World {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec![REG.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let memory = Arc::new(Memory::default());
+        let engine = Engine::with_source(
+            MemorySource(memory.clone()),
+            Credentials::anonymous(),
+            CacheTtls::default(),
+            None,
+        );
+        World {
+            memory,
+            engine,
+            cert: Certificate::from_der(cert.der().to_vec()).unwrap(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    impl World {
+        /// Policies: `signed` strict, `audited` audit, `skipped` skip; no `*`.
+        fn set_policy(&self) {
+            let doc = format!(
+                r#"{{"version":"1.0","trustPolicies":[
+                {{"name":"strict","registryScopes":["{REG}/signed","{REG}/unsigned"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:s"],"trustedIdentities":["*"]}},
+                {{"name":"audit","registryScopes":["{REG}/audited"],"signatureVerification":{{"level":"audit"}},"trustStores":["ca:s"],"trustedIdentities":["*"]}},
+                {{"name":"skip","registryScopes":["{REG}/skipped"],"signatureVerification":{{"level":"skip"}}}}]}}"#
+            );
+            let stores = Stores::from([("ca:s".to_owned(), vec![self.cert.clone()])]);
+            self.engine
+                .set_policy(TrustPolicy::parse(doc.as_bytes(), &stores).unwrap());
+        }
+
+        /// Pushes `repo:v1` (distinct content per repo) and, with `sign`, links a signature.
+        fn image(&self, repo: &str, sign: bool, tamper: bool) -> Digest {
+            let manifest = format!(r#"{{"schemaVersion":2,"repo":"{repo}"}}"#);
+            let digest = self
+                .memory
+                .put_manifest(&format!("{REG}/{repo}:v1"), manifest.as_bytes());
+            if sign {
+                let content = SignedContent {
+                    digest: if tamper {
+                        Digest::of(b"other").to_string()
+                    } else {
+                        digest.to_string()
+                    },
+                    size: manifest.len() as u64,
+                    references: vec![],
+                    exp: 0,
+                    nbf: 0,
+                    iat: 1,
+                };
+                let signer = Signer::with_key_id(
+                    SigningKey::from_pem(self.key_pem.as_bytes()).unwrap(),
+                    Algorithm::ES256,
+                    self.cert.public_key().spki_der(),
+                );
+                let env = Envelope::sign(&content, &signer).unwrap();
+                self.memory
+                    .link(&digest, manifest.len() as u64, &env.to_bytes());
+            }
+            digest
+        }
+
+        async fn check(&self, repo: &str) -> ImageOutcome {
+            self.engine.check(&format!("{REG}/{repo}:v1")).await
+        }
+    }
+
+    fn denied_for(o: &ImageOutcome, needle: &str) -> bool {
+        matches!(&o.decision, Decision::Deny(m) if m.contains(needle))
+    }
+
+    #[tokio::test]
+    async fn without_a_policy_or_a_scope_nothing_is_admitted() {
+        let w = world();
+        w.image("signed", true, false);
+        let o = w.check("signed").await;
+        assert!(denied_for(&o, "no valid trust policy"), "{o:?}");
+        w.set_policy();
+        let o = w.check("elsewhere").await;
+        assert!(denied_for(&o, "no trust policy scope matches"), "{o:?}");
+        let o = w.engine.check("Not A Reference").await;
+        assert!(matches!(o.decision, Decision::Deny(_)), "{o:?}");
+        assert_eq!(
+            w.memory.reads(),
+            0,
+            "no registry read without a policy that applies"
+        );
+    }
+
+    #[tokio::test]
+    async fn skip_admits_without_reading_the_registry() {
+        let w = world();
+        w.set_policy();
+        let o = w.check("skipped").await;
+        assert_eq!(o.decision, Decision::Allow);
+        assert_eq!(o.digest, None, "nothing resolved, so nothing to pin");
+        assert_eq!(w.memory.reads(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_signed_image_passes_once_and_then_from_the_cache() {
+        let w = world();
+        w.set_policy();
+        let digest = w.image("signed", true, false);
+        let o = w.check("signed").await;
+        assert_eq!(o.decision, Decision::Allow, "{o:?}");
+        assert_eq!(o.digest.as_ref(), Some(&digest));
+        let reads = w.memory.reads();
+        let o = w.check("signed").await;
+        assert_eq!(o.decision, Decision::Allow);
+        assert_eq!(
+            w.memory.reads(),
+            reads,
+            "tag and verdict served from the caches"
+        );
+        // A new policy generation makes the old verdict unreachable.
+        w.set_policy();
+        w.check("signed").await;
+        assert!(w.memory.reads() > reads);
+    }
+
+    #[tokio::test]
+    async fn levels_decide_unsigned_tampered_and_unreachable_images() {
+        let w = world();
+        w.set_policy();
+        w.image("unsigned", false, false);
+        let o = w.check("unsigned").await;
+        assert!(denied_for(&o, "no signatures are linked"), "{o:?}");
+        w.image("audited", false, false);
+        let o = w.check("audited").await;
+        assert!(matches!(o.decision, Decision::Warn(_)), "{o:?}");
+        // Audit never admits tampering.
+        let w = world();
+        w.set_policy();
+        w.image("audited", true, true);
+        let o = w.check("audited").await;
+        assert!(denied_for(&o, "the signature is for"), "{o:?}");
+        // A registry outage denies under strict, warns under audit.
+        let w = world();
+        w.set_policy();
+        w.image("signed", true, false);
+        w.image("audited", true, false);
+        w.memory.down.store(true, Ordering::SeqCst);
+        let o = w.check("signed").await;
+        assert!(denied_for(&o, "cannot resolve the image"), "{o:?}");
+        let o = w.check("audited").await;
+        assert!(
+            matches!(&o.decision, Decision::Warn(m) if m.contains("503")),
+            "{o:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verdict_is_never_lent_to_other_credentials() {
+        let w = world();
+        w.set_policy();
+        w.image("signed", true, false);
+        let tenant = |u: &str| {
+            Credentials::anonymous().layered_under(vec![
+                crate::oci::client::DockerConfig::from_json(
+                    format!(r#"{{"auths":{{"{REG}":{{"username":"{u}","password":"p"}}}}}}"#)
+                        .as_bytes(),
+                )
+                .unwrap(),
+            ])
+        };
+        let a = tenant("a");
+        let o = w
+            .engine
+            .check_with(&format!("{REG}/signed:v1"), Some(&a))
+            .await;
+        assert_eq!(o.decision, Decision::Allow);
+        let reads = w.memory.reads();
+        w.engine
+            .check_with(&format!("{REG}/signed:v1"), Some(&a))
+            .await;
+        assert_eq!(w.memory.reads(), reads, "same credentials: cached");
+        let b = tenant("b");
+        w.engine
+            .check_with(&format!("{REG}/signed:v1"), Some(&b))
+            .await;
+        assert!(
+            w.memory.reads() > reads,
+            "other credentials: looked up again"
+        );
     }
 }

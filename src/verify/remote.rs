@@ -5,7 +5,7 @@
 use futures_util::StreamExt;
 
 use crate::oci::artifact::{ARTIFACT_TYPE, ArtifactManifest};
-use crate::oci::client::{MAX_SIGNATURE_BLOB, Registry, RegistryError};
+use crate::oci::client::{MAX_MANIFEST, MAX_SIGNATURE_BLOB, RegistryError, RegistryRead};
 use crate::oci::digest::{Digest, shorten};
 use crate::oci::reference::Reference;
 use crate::oci::target::Resolved;
@@ -22,8 +22,11 @@ pub struct FoundSignature {
 }
 
 /// Resolves `r` to its manifest (one GET; the digest is computed from the bytes).
-pub async fn resolve(registry: &Registry, r: &Reference) -> Result<Resolved, RegistryError> {
-    let m = registry.get_manifest(r).await?;
+pub async fn resolve(
+    registry: &impl RegistryRead,
+    r: &Reference,
+) -> Result<Resolved, RegistryError> {
+    let m = registry.manifest(r, MAX_MANIFEST).await?;
     Ok(Resolved {
         size: Some(m.bytes.len() as u64),
         media_type: Some(m.media_type),
@@ -47,7 +50,7 @@ pub struct Discovered {
 /// The nv2 signatures linked to `subject` in `r`'s repository, each fetched
 /// and parsed. Discovery failures are errors; a single bad signature is not.
 pub async fn discover(
-    registry: &Registry,
+    registry: &impl RegistryRead,
     r: &Reference,
     subject: &Digest,
 ) -> Result<Discovered, RegistryError> {
@@ -114,7 +117,7 @@ impl ByteBudget {
 }
 
 async fn fetch_signature(
-    registry: &Registry,
+    registry: &impl RegistryRead,
     r: &Reference,
     subject: &Digest,
     desc: &crate::oci::client::Descriptor,
@@ -132,7 +135,7 @@ async fn fetch_signature(
         None => {
             budget.take(desc.size)?;
             registry
-                .get_manifest_within(&r.by_digest(digest.clone()), MAX_SIGNATURE_MANIFEST)
+                .manifest(&r.by_digest(digest.clone()), MAX_SIGNATURE_MANIFEST)
                 .await
                 .map_err(|e| e.to_string())?
                 .bytes
@@ -159,7 +162,7 @@ async fn fetch_signature(
         budget.take(blob.size.min(MAX_SIGNATURE_BLOB))?;
     }
     let sig = registry
-        .get_blob(r, blob, MAX_SIGNATURE_BLOB)
+        .blob(r, blob, MAX_SIGNATURE_BLOB)
         .await
         .map_err(|e| e.to_string())?;
     let env = Envelope::parse(&sig).map_err(|e| e.to_string())?;
@@ -231,7 +234,7 @@ impl RemoteVerdict {
 
 /// Verifies every signature linked to `subject` in `r`'s repository.
 pub async fn verify_linked(
-    registry: &Registry,
+    registry: &impl RegistryRead,
     r: &Reference,
     subject: &Subject,
     req: &Requirements<'_>,

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod guard;
+pub mod read;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::oci::digest::{Digest, shorten};
 use crate::oci::reference::Reference;
 pub use auth::{Credentials, DockerConfig};
 pub use guard::AuthHost;
+pub use read::RegistryRead;
 pub use tokens::AuthStore;
 
 /// Manifests larger than this are refused (DESIGN §4).
