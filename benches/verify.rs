@@ -45,6 +45,7 @@ fn fixture(key: KeyPair, alg: Algorithm, chain: bool) -> Fixture {
         subject: Subject {
             digest,
             size: Some(manifest.len() as u64),
+            name: None,
         },
     }
 }

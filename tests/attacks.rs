@@ -79,6 +79,7 @@ fn subject() -> Subject {
     Subject {
         digest: Digest::of(MANIFEST),
         size: Some(MANIFEST.len() as u64),
+        name: None,
     }
 }
 
@@ -468,4 +469,100 @@ fn padded_referrer_lists_keep_the_signature() {
     let r = select_referrers(list, sig);
     assert_eq!(r.descriptors.len(), MAX_REFERRERS);
     assert!(r.truncated);
+}
+
+#[test]
+fn a_signature_for_one_image_name_cannot_admit_another() {
+    let root = self_signed(ca_params("Root", (-1, 365)));
+    let trust = TrustMaterial::new(vec![], vec![root.cert.clone()]).unwrap();
+    let dev = issued(leaf_params("dev", &["dev.example.com"]), &root);
+    let env = signed_by(&dev, &[&dev.cert], "dev.example.com/sandbox:v1");
+    let named = |name: &str| Subject {
+        name: Some(name.to_owned()),
+        ..subject()
+    };
+    let req = Requirements {
+        trust: &trust,
+        identities: &Identities::Any,
+        now: nv2::time::now(),
+    };
+    let v = verify_envelope(&env, &named("localhost:5611/prod"), &req);
+    assert!(!v.is_verified());
+    assert!(
+        reasons(&v).contains("is for dev.example.com/sandbox:v1, not for localhost:5611/prod"),
+        "{}",
+        reasons(&v)
+    );
+    // Control: the image it names (any tag: the digest is what is signed).
+    let v = verify_envelope(&env, &named("dev.example.com/sandbox"), &req);
+    assert!(v.is_verified(), "{}", reasons(&v));
+}
+
+#[test]
+fn a_roots_path_length_and_every_extended_key_usage_hold() {
+    // A root that allows no CA below it.
+    let mut p = ca_params("Root pathlen 0", (-1, 365));
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let root = self_signed(p);
+    let sub = issued(ca_params("Sub CA", (-1, 365)), &root);
+    let leaf = issued(leaf_params("release", &["registry.example.com"]), &sub);
+    let trust = TrustMaterial::new(vec![], vec![root.cert.clone()]).unwrap();
+    let v = check(
+        &signed_by(
+            &leaf,
+            &[&leaf.cert, &sub.cert],
+            "registry.example.com/app:v1",
+        ),
+        &trust,
+        &Identities::Any,
+    );
+    assert!(!v.is_verified());
+    assert!(reasons(&v).contains("pathLenConstraint"), "{}", reasons(&v));
+    // Control: a leaf straight under it.
+    let direct = issued(leaf_params("release", &["registry.example.com"]), &root);
+    let v = check(
+        &signed_by(&direct, &[&direct.cert], "registry.example.com/app:v1"),
+        &trust,
+        &Identities::Any,
+    );
+    assert!(v.is_verified(), "{}", reasons(&v));
+    // A root restricted to TLS cannot anchor a code signer.
+    let mut p = ca_params("TLS Root", (-1, 365));
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let tls_root = self_signed(p);
+    let mut lp = leaf_params("release", &["registry.example.com"]);
+    lp.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+    let leaf = issued(lp, &tls_root);
+    let trust = TrustMaterial::new(vec![], vec![tls_root.cert.clone()]).unwrap();
+    let v = check(
+        &signed_by(&leaf, &[&leaf.cert], "registry.example.com/app:v1"),
+        &trust,
+        &Identities::Any,
+    );
+    assert!(!v.is_verified());
+    assert!(
+        reasons(&v).contains("without codeSigning"),
+        "{}",
+        reasons(&v)
+    );
+    // A pinned signing certificate restricted to TLS signs nothing.
+    let mut sp = leaf_params("tls only", &["registry.example.com"]);
+    sp.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let tls_signer = self_signed(sp);
+    let trust = TrustMaterial::from_store_certificates(vec![tls_signer.cert.clone()]).unwrap();
+    let v = check(
+        &signed_by(
+            &tls_signer,
+            &[&tls_signer.cert],
+            "registry.example.com/app:v1",
+        ),
+        &trust,
+        &Identities::Any,
+    );
+    assert!(!v.is_verified());
+    assert!(
+        reasons(&v).contains("without codeSigning"),
+        "{}",
+        reasons(&v)
+    );
 }

@@ -252,6 +252,7 @@ fn fixture() -> &'static Fixture {
         let subject = Subject {
             digest: Digest::of(manifest),
             size: Some(manifest.len() as u64),
+            name: None,
         };
         let content = SignedContent {
             digest: subject.digest.to_string(),

@@ -31,6 +31,7 @@ fn fixture_with(chain: bool, exp: i64) -> (Vec<u8>, TrustMaterial, Subject) {
     let subject = Subject {
         digest: Digest::of(manifest),
         size: Some(manifest.len() as u64),
+        name: None,
     };
     let content = SignedContent {
         digest: subject.digest.to_string(),
@@ -169,6 +170,7 @@ fn x5c_fields_cannot_override_a_pinned_certificate() {
     let subject = Subject {
         digest: Digest::of(manifest),
         size: Some(2),
+        name: None,
     };
     let content = SignedContent {
         digest: subject.digest.to_string(),

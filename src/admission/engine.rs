@@ -287,7 +287,11 @@ impl<S: RegistrySource> Engine<S> {
         };
         out.digest = Some(digest.clone());
         let key = (r.repo_name(), digest.clone(), loaded.generation, cred_id);
-        let subject = Subject { digest, size };
+        let subject = Subject {
+            digest,
+            size,
+            name: Some(r.repo_name()),
+        };
         let by_digest = r.by_digest(subject.digest.clone());
         let (verified, lookup) = self
             .verdicts

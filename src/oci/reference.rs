@@ -185,7 +185,8 @@ pub fn written_registry(image: &str) -> Option<&str> {
 /// lower case; a port as a decimal number without leading zeros, and none
 /// when it is HTTPS's default 443; IPv4 only as a dotted quad; IPv6 in its
 /// RFC 5952 form, never an IPv4-mapped one; Docker Hub's aliases as
-/// `docker.io`. A spelling that cannot be made canonical (a trailing dot,
+/// `docker.io` (as are `registry.hub.docker.com` and the others
+/// that serve Docker Hub's API). A spelling that cannot be made canonical (a trailing dot,
 /// a numeric or hex host that is not a dotted quad, port 0 or > 65535,
 /// non-ASCII) is an error.
 pub fn canonical_host(host: &str) -> Result<String, &'static str> {
@@ -255,7 +256,9 @@ pub fn canonical_host(host: &str) -> Result<String, &'static str> {
         None => name,
     };
     Ok(match canonical.as_str() {
-        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_owned(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            DOCKER_HUB.to_owned()
+        }
         _ => canonical,
     })
 }
@@ -351,6 +354,11 @@ mod tests {
             ("nginx", "docker.io/library/nginx"),
             ("INDEX.DOCKER.IO/nginx", "docker.io/library/nginx"),
             ("docker.io:443/nginx", "docker.io/library/nginx"),
+            (
+                "registry.hub.docker.com/library/nginx",
+                "docker.io/library/nginx",
+            ),
+            ("Registry.Hub.Docker.com/nginx", "docker.io/library/nginx"),
             (
                 "registry-1.docker.io:443/library/nginx",
                 "docker.io/library/nginx",

@@ -47,6 +47,8 @@ pub struct Resolved {
     pub media_type: Option<String>,
     /// The exact manifest bytes, when the target had them.
     pub bytes: Option<Vec<u8>>,
+    /// The image's canonical `registry/repository`, for a registry target.
+    pub name: Option<String>,
 }
 
 impl Resolved {
@@ -57,6 +59,7 @@ impl Resolved {
             size: Some(bytes.len() as u64),
             media_type: media_type_of(&bytes),
             bytes: Some(bytes),
+            name: None,
         }
     }
 
@@ -65,6 +68,7 @@ impl Resolved {
         Subject {
             digest: self.digest.clone(),
             size: self.size,
+            name: self.name.clone(),
         }
     }
 }
@@ -146,6 +150,7 @@ impl Target {
                 size: None,
                 media_type: None,
                 bytes: None,
+                name: None,
             }),
             Target::Remote(r) => Err(TargetError::Layout(format!(
                 "docker://{r} is a registry target and needs the registry client"
@@ -280,6 +285,7 @@ fn resolve_layout(dir: &Path, selector: &LayoutSelector) -> Result<Resolved, Tar
         size: Some(bytes.len() as u64),
         media_type,
         bytes: Some(bytes),
+        name: None,
     })
 }
 

@@ -38,6 +38,10 @@ pub struct Certificate {
     is_ca: bool,
     /// Whether the certificate carries a nameConstraints extension.
     name_constrained: bool,
+    /// basicConstraints pathLenConstraint: how many CAs may follow below it.
+    path_len: Option<u32>,
+    /// Whether its extended key usage (if any) allows code signing.
+    code_signing: bool,
     self_signed: bool,
     fingerprint: String,
 }
@@ -100,10 +104,16 @@ impl Certificate {
             .name_constraints()
             .map_err(|e| CertError::Malformed(format!("nameConstraints: {e}")))?
             .is_some();
-        let is_ca = cert
+        let basic = cert
             .basic_constraints()
-            .map_err(|e| CertError::Malformed(format!("basicConstraints: {e}")))?
-            .is_some_and(|bc| bc.value.ca);
+            .map_err(|e| CertError::Malformed(format!("basicConstraints: {e}")))?;
+        let is_ca = basic.as_ref().is_some_and(|bc| bc.value.ca);
+        let path_len = basic.and_then(|bc| bc.value.path_len_constraint);
+        // codeSigning allowed: no EKU extension, or codeSigning / anyExtendedKeyUsage in it.
+        let code_signing = cert
+            .extended_key_usage()
+            .map_err(|e| CertError::Malformed(format!("extendedKeyUsage: {e}")))?
+            .is_none_or(|eku| eku.value.code_signing || eku.value.any);
         let self_signed = cert.subject().as_raw() == cert.issuer().as_raw();
         let validity = cert.validity();
         let fingerprint = crate::oci::digest::hex(
@@ -135,6 +145,8 @@ impl Certificate {
             key_cert_sign,
             is_ca,
             name_constrained,
+            path_len,
+            code_signing,
             self_signed,
             fingerprint,
             key,
@@ -221,6 +233,16 @@ impl Certificate {
     /// when a key usage extension is present (RFC 5280 4.2.1.3, 4.2.1.9).
     pub fn may_issue(&self) -> bool {
         self.is_ca && self.key_cert_sign.unwrap_or(true)
+    }
+    /// The most CA certificates that may stand between this one and a leaf.
+    pub fn path_len(&self) -> Option<u32> {
+        self.path_len
+    }
+    /// Whether the extended key usage, when present, allows code signing
+    /// (codeSigning or anyExtendedKeyUsage). Checked for every certificate a
+    /// signature rests on, however it is trusted.
+    pub fn allows_code_signing(&self) -> bool {
+        self.code_signing
     }
     /// SHA-256 of the DER, lowercase hex.
     pub fn fingerprint(&self) -> &str {

@@ -181,7 +181,9 @@ impl TrustMaterial {
             name_constrained: path.anchor().name_constraints.is_some(),
             not_after: leaf.not_after(),
         };
+        let mut intermediates = 0u32;
         for der in path.intermediate_certificates().map(|c| c.der()) {
+            intermediates += 1;
             let cert = chain[1..]
                 .iter()
                 .find(|c| c.der().as_ref() == der.as_ref())
@@ -189,6 +191,12 @@ impl TrustMaterial {
             if !cert.may_issue() {
                 return Err(untrusted(format!(
                     "issuer {:?} has a key usage without keyCertSign",
+                    cert.subject()
+                )));
+            }
+            if !cert.allows_code_signing() {
+                return Err(untrusted(format!(
+                    "issuer {:?} has an extended key usage without codeSigning",
                     cert.subject()
                 )));
             }
@@ -201,7 +209,25 @@ impl TrustMaterial {
                 && r.anchor.subject_public_key_info.as_ref()
                     == anchor.subject_public_key_info.as_ref()
         }) {
+            // webpki applies pathLenConstraint to intermediates, not to the
+            // anchor: a root allowing no sub-CA must not anchor one.
+            if let Some(limit) = root.cert.path_len()
+                && intermediates > limit
+            {
+                return Err(untrusted(format!(
+                    "CA certificate {:?} allows {limit} intermediate CA(s) below it (pathLenConstraint), the chain has {intermediates}",
+                    root.cert.subject()
+                )));
+            }
+            if !root.cert.allows_code_signing() {
+                return Err(untrusted(format!(
+                    "CA certificate {:?} has an extended key usage without codeSigning",
+                    root.cert.subject()
+                )));
+            }
             facts.not_after = facts.not_after.min(root.cert.not_after());
+        } else {
+            return Err(untrusted("the anchor used is not a trusted root".into()));
         }
         Ok(facts)
     }

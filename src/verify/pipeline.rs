@@ -21,11 +21,16 @@ pub const MAX_SIGNATURES: usize = 32;
 /// At most this many certificates in one `x5c` chain.
 pub const MAX_CHAIN: usize = 10;
 
-/// What a signature must sign: the manifest's digest, and its size when known.
+/// What a signature must sign: the manifest's digest, its size when known,
+/// and the image's name (canonical `registry/repository`) when it has one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
     pub digest: Digest,
     pub size: Option<u64>,
+    /// When set, a signature that lists `references` must name this
+    /// repository among them: a signature made for one image name cannot
+    /// admit another.
+    pub name: Option<String>,
 }
 
 /// The group a check belongs to; a policy level enforces some, logs others.
@@ -257,7 +262,7 @@ pub fn verify_envelope_within(
                 return SignatureReport::unchecked(i + 1, entry);
             }
             *budget -= 1;
-            verify_entry(i + 1, entry, envelope, req)
+            verify_entry(i + 1, entry, envelope, subject, req)
         })
         .collect();
     if envelope.signatures().len() > MAX_SIGNATURES {
@@ -296,6 +301,7 @@ fn verify_entry(
     index: usize,
     entry: &SignatureEntry,
     envelope: &Envelope,
+    subject: &Subject,
     req: &Requirements<'_>,
 ) -> SignatureReport {
     let mut report = SignatureReport {
@@ -339,7 +345,7 @@ fn verify_entry(
         report.failures = integrity(e.to_string());
         return report;
     }
-    let (failures, trusted, not_after) = authenticity(&key, envelope, req);
+    let (failures, trusted, not_after) = authenticity(&key, envelope, subject, req);
     report.signer = Some(trusted.subject().to_owned());
     report.cert_not_after = Some(not_after);
     report.failures = failures;
@@ -396,6 +402,7 @@ fn signer_key<'a>(
 fn authenticity<'a>(
     key: &'a SignerKey<'a>,
     envelope: &Envelope,
+    subject: &Subject,
     req: &'a Requirements<'_>,
 ) -> (Vec<Failure>, &'a Certificate, i64) {
     let fail = |reason: String| Failure::new(Check::Authenticity, reason);
@@ -404,7 +411,17 @@ fn authenticity<'a>(
             name_constrained: false,
             not_after: cert.not_after(),
         };
-        (cert, cert.check_validity(req.now).map(|()| facts))
+        let usable = cert.check_validity(req.now).and_then(|()| {
+            if cert.allows_code_signing() {
+                Ok(facts)
+            } else {
+                Err(format!(
+                    "certificate {:?} has an extended key usage without codeSigning",
+                    cert.subject()
+                ))
+            }
+        });
+        (cert, usable)
     };
     let (leaf, trusted) = match key {
         SignerKey::Pinned(cert) => pinned(cert),
@@ -435,7 +452,25 @@ fn authenticity<'a>(
             leaf.subject()
         )));
     }
-    for reference in &envelope.signed().references {
+    let references = &envelope.signed().references;
+    // A signature that says which images it is for cannot admit another.
+    if let Some(name) = &subject.name
+        && !references.is_empty()
+        && !references
+            .iter()
+            .any(|r| Reference::parse(r).is_ok_and(|r| r.repo_name() == *name))
+    {
+        failures.push(fail(format!(
+            "the signature is for {}, not for {name}",
+            references
+                .iter()
+                .take(4)
+                .map(|r| shorten(r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    for reference in references {
         let host = match Reference::parse(reference) {
             Ok(r) => r.registry().to_owned(),
             Err(e) => {

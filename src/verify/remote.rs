@@ -32,6 +32,7 @@ pub async fn resolve(
         media_type: Some(m.media_type),
         digest: m.digest,
         bytes: Some(m.bytes),
+        name: Some(r.repo_name()),
     })
 }
 
