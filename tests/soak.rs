@@ -132,14 +132,14 @@ fn world() -> World {
         "key.pem",
         "good.nv2",
         "./hello:dev",
-        "localhost/hello-world:v1.0",
+        &format!("{}/hello-world:v1.0", proxy.host()),
     );
     link("good.nv2", "hello-world", "v1.0");
     sign(
         "evil.pem",
         "evil.nv2",
         "./hello:other",
-        "localhost/untrusted:v1",
+        &format!("{}/untrusted:v1", proxy.host()),
     );
     link("evil.nv2", "untrusted", "v1");
     for i in 0..6 {

@@ -16,6 +16,14 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The message's size in bytes (for cache weights).
+    pub fn message_len(&self) -> usize {
+        match self {
+            Decision::Allow => 0,
+            Decision::Warn(m) | Decision::Deny(m) => m.len(),
+        }
+    }
+
     /// A short label for logs and metrics.
     pub fn label(&self) -> &'static str {
         match self {
@@ -26,9 +34,21 @@ impl Decision {
     }
 }
 
+/// The longest message of one image's decision, in bytes: it is cached,
+/// logged and sent to the API server, and quotes what registries answered.
+pub const MAX_MESSAGE: usize = 2048;
+
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    crate::oci::digest::shorten_to(&message, MAX_MESSAGE)
+}
+
 /// Verification could not run (registry error, deadline, unreadable pull
 /// secrets): an audit-like level warns, any other denies.
 pub fn when_unverifiable(audit: bool, reason: String) -> Decision {
+    let reason = bounded(reason);
     if audit {
         Decision::Warn(reason)
     } else {
@@ -46,20 +66,20 @@ pub fn for_verdict(level: &Level, verdict: &RemoteVerdict) -> Decision {
         if verdict.is_verified() {
             return Decision::Allow;
         }
-        return Decision::Warn(format!(
+        return Decision::Warn(bounded(format!(
             "verified under level {}, with logged failures: {}",
             level.name,
             verdict.reasons().join("; ")
-        ));
+        )));
     }
     if level.is_audit() && !verdict.signatures.iter().any(fails_integrity) {
-        return Decision::Warn(format!(
+        return Decision::Warn(bounded(format!(
             "not verified (level {}): {}",
             level.name,
             verdict.reasons().join("; ")
-        ));
+        )));
     }
-    Decision::Deny(verdict.reasons().join("; "))
+    Decision::Deny(bounded(verdict.reasons().join("; ")))
 }
 
 /// Whether this signature fails integrity (tampered, wrong digest, bad math).
@@ -189,6 +209,22 @@ mod tests {
             matches!(&d, Decision::Warn(m) if m.contains("no signatures are linked")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn messages_are_bounded_whatever_a_registry_says() {
+        let huge = "x".repeat(1 << 20);
+        let d = when_unverifiable(false, huge.clone());
+        assert!(d.message_len() <= MAX_MESSAGE + 4, "{}", d.message_len());
+        let mut v = verdict(&[Check::Integrity]);
+        for _ in 0..50 {
+            v.signatures.push(RemoteSignatureVerdict {
+                manifest_digest: huge.clone(),
+                verdict: Err(huge.clone()),
+            });
+        }
+        let d = for_verdict(&level("strict", &[]), &v);
+        assert!(d.message_len() <= MAX_MESSAGE + 4, "{}", d.message_len());
     }
 
     #[test]

@@ -86,6 +86,9 @@ struct Verified {
     transient: bool,
 }
 
+/// What the verdict cache may hold in all (entries are weighed by their size).
+const VERDICT_CACHE_BYTES: u64 = 48 << 20;
+
 /// The longest a verdict from a registry error is kept.
 const TRANSIENT_TTL: Duration = Duration::from_secs(2);
 
@@ -193,7 +196,10 @@ impl<S: RegistrySource> Engine<S> {
             registries,
             credentials,
             policy: RwLock::new(None),
-            verdicts: TtlCache::new(200_000),
+            // Bounded by bytes too: a decision's message can be 2 KiB.
+            verdicts: TtlCache::weighted(200_000, VERDICT_CACHE_BYTES, |v: &Verified| {
+                128 + v.decision.message_len() as u64
+            }),
             tags: TtlCache::new(50_000),
             ttls,
             observer,

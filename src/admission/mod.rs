@@ -23,7 +23,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 
 use crate::admission::engine::{CacheTtls, Decision, Engine, ImageOutcome};
 use crate::oci::client::RegistryOptions;
@@ -37,6 +37,8 @@ pub const MAX_BODY: usize = 3 << 20;
 /// own work is bounded ([`crate::verify::remote::MAX_IMAGE_SIGNATURES`]), so this
 /// bounds what one request can cost.
 pub const MAX_IMAGES_PER_REVIEW: usize = 64;
+/// Images of one request verified at a time.
+const IMAGES_IN_FLIGHT: usize = 16;
 
 /// How the webhook runs.
 #[derive(Clone, Debug)]
@@ -343,35 +345,43 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
         }
     };
     let credentials = &credentials;
-    let outcomes: Vec<ImageOutcome> = join_all(distinct.iter().map(|image| async move {
-        let creds = match credentials {
-            Ok(c) => c.as_ref(),
-            Err(reason) => {
-                return ImageOutcome {
-                    image: (*image).to_owned(),
-                    policy: None,
-                    digest: None,
-                    decision: decision::when_unverifiable(
-                        state.engine.is_audit(image),
-                        reason.clone(),
-                    ),
-                };
-            }
-        };
-        match tokio::time::timeout_at(deadline, state.engine.check_with(image, creds)).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                let reason = format!("verification did not finish within {:?}", state.deadline);
-                ImageOutcome {
-                    image: (*image).to_owned(),
-                    policy: None,
-                    digest: None,
-                    decision: decision::when_unverifiable(state.engine.is_audit(image), reason),
+    // Images are checked at most IMAGES_IN_FLIGHT at a time (each may hold
+    // several registry connections); every one under the same deadline.
+    let checks: Vec<_> = distinct
+        .iter()
+        .map(|image| async move {
+            let creds = match credentials {
+                Ok(c) => c.as_ref(),
+                Err(reason) => {
+                    return ImageOutcome {
+                        image: (*image).to_owned(),
+                        policy: None,
+                        digest: None,
+                        decision: decision::when_unverifiable(
+                            state.engine.is_audit(image),
+                            reason.clone(),
+                        ),
+                    };
+                }
+            };
+            match tokio::time::timeout_at(deadline, state.engine.check_with(image, creds)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    let reason = format!("verification did not finish within {:?}", state.deadline);
+                    ImageOutcome {
+                        image: (*image).to_owned(),
+                        policy: None,
+                        digest: None,
+                        decision: decision::when_unverifiable(state.engine.is_audit(image), reason),
+                    }
                 }
             }
-        }
-    }))
-    .await;
+        })
+        .collect();
+    let outcomes: Vec<ImageOutcome> = futures_util::stream::iter(checks)
+        .buffered(IMAGES_IN_FLIGHT)
+        .collect()
+        .await;
     let pin = mutating && (is_pod || state.pin_templates);
     let response = decide(&fields, &outcomes, pin);
     let decision = if !response.allowed {

@@ -201,6 +201,13 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, String> {
     })
 }
 
+/// The most a deny message may take, in bytes (every image's reason is
+/// already bounded; this bounds a request naming many images).
+pub const MAX_RESPONSE_MESSAGE: usize = 16 << 10;
+/// At most this many warnings, each at most [`MAX_WARNING`] bytes.
+pub const MAX_WARNINGS: usize = 16;
+pub const MAX_WARNING: usize = 1024;
+
 /// The decision for a whole request.
 pub struct Response {
     pub allowed: bool,
@@ -229,6 +236,11 @@ pub fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Re
         }
     }
     let allowed = denied.is_empty();
+    let warnings: Vec<String> = warnings
+        .into_iter()
+        .take(MAX_WARNINGS)
+        .map(|w| crate::oci::digest::shorten_to(&w, MAX_WARNING))
+        .collect();
     let patch = (allowed && pin)
         .then(|| {
             fields
@@ -248,7 +260,12 @@ pub fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Re
     }
     Response {
         allowed,
-        message: (!allowed).then(|| format!("nv2 denied: {}", denied.join("; "))),
+        message: (!allowed).then(|| {
+            crate::oci::digest::shorten_to(
+                &format!("nv2 denied: {}", denied.join("; ")),
+                MAX_RESPONSE_MESSAGE,
+            )
+        }),
         warnings,
         patch,
         audit,

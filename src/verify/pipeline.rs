@@ -21,6 +21,19 @@ pub const MAX_SIGNATURES: usize = 32;
 /// At most this many certificates in one `x5c` chain.
 pub const MAX_CHAIN: usize = 10;
 
+/// The longest reason kept for one failure, in bytes.
+pub const MAX_REASON: usize = 400;
+
+/// `reason`, cut to [`MAX_REASON`] bytes: text from signatures, certificates
+/// and registries reaches messages, logs and caches, and must not be able to
+/// grow them.
+pub fn bounded_reason(reason: String) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason;
+    }
+    crate::oci::digest::shorten_to(&reason, MAX_REASON)
+}
+
 /// What a signature must sign: the manifest's digest, its size when known,
 /// and the image's name (canonical `registry/repository`) when it has one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,10 +63,12 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A failure; its reason is cut to [`MAX_REASON`] bytes (reasons quote
+    /// certificates and files an attacker wrote).
     fn new(check: Check, reason: impl Into<String>) -> Self {
         Failure {
             check,
-            reason: reason.into(),
+            reason: bounded_reason(reason.into()),
         }
     }
 }

@@ -36,6 +36,9 @@ pub async fn resolve(
     })
 }
 
+/// At most this many reasons are told for one image (the first ones).
+pub const MAX_REASONS: usize = 8;
+
 /// At most this many signatures are checked for one image, across all its
 /// signature files: the CPU one image can cost is bounded whatever is pushed.
 pub const MAX_IMAGE_SIGNATURES: usize = 128;
@@ -69,7 +72,9 @@ pub async fn discover(
         FoundSignature {
             manifest_digest: desc.digest.clone(),
             created,
-            envelope: envelope.map(|(env, _)| env),
+            envelope: envelope
+                .map(|(env, _)| env)
+                .map_err(crate::verify::pipeline::bounded_reason),
         }
     });
     let signatures = futures_util::stream::iter(fetches)
@@ -88,9 +93,9 @@ pub const MAX_SIGNATURE_MANIFEST: u64 = 256 << 10;
 /// At most this many bytes of signature manifests and blobs are fetched for
 /// one image, whatever its referrers declare: what a hostile repository can
 /// make nv2 hold is bounded.
-pub const MAX_IMAGE_SIGNATURE_BYTES: u64 = 8 << 20;
+pub const MAX_IMAGE_SIGNATURE_BYTES: u64 = 4 << 20;
 /// Signature artifacts of one image fetched at a time.
-const FETCH_CONCURRENCY: usize = 8;
+const FETCH_CONCURRENCY: usize = 4;
 
 /// Bytes an image's signature fetches may still take.
 struct ByteBudget(std::sync::atomic::AtomicU64);
@@ -98,6 +103,11 @@ struct ByteBudget(std::sync::atomic::AtomicU64);
 impl ByteBudget {
     fn new(bytes: u64) -> Self {
         ByteBudget(std::sync::atomic::AtomicU64::new(bytes))
+    }
+
+    /// Gives back what a reservation did not use.
+    fn refund(&self, n: u64) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes `n` bytes, or refuses when fewer are left.
@@ -134,12 +144,16 @@ async fn fetch_signature(
     let bytes = match desc.embedded() {
         Some(embedded) => embedded?,
         None => {
-            budget.take(desc.size)?;
-            registry
+            // Charged for what may be read, not for what the registry
+            // declares; what was not read is given back.
+            budget.take(MAX_SIGNATURE_MANIFEST)?;
+            let bytes = registry
                 .manifest(&r.by_digest(digest.clone()), MAX_SIGNATURE_MANIFEST)
                 .await
                 .map_err(|e| e.to_string())?
-                .bytes
+                .bytes;
+            budget.refund(MAX_SIGNATURE_MANIFEST.saturating_sub(bytes.len() as u64));
+            bytes
         }
     };
     let manifest = ArtifactManifest::parse(&bytes)?;
@@ -160,6 +174,7 @@ async fn fetch_signature(
         .signature_blob()
         .ok_or("signature artifact has no signature layer")?;
     if blob.data.is_none() {
+        // A blob is read up to its declared size, which is checked.
         budget.take(blob.size.min(MAX_SIGNATURE_BLOB))?;
     }
     let sig = registry
@@ -228,6 +243,11 @@ impl RemoteVerdict {
                 Err(e) => out.push(format!("{name}: {e}")),
                 Ok(v) => out.extend(v.reasons().into_iter().map(|r| format!("{name}: {r}"))),
             }
+        }
+        if out.len() > MAX_REASONS {
+            let more = out.len() - MAX_REASONS;
+            out.truncate(MAX_REASONS);
+            out.push(format!("… and {more} more"));
         }
         out
     }

@@ -349,6 +349,7 @@ impl Registry {
     ) -> Result<Manifest, RegistryError> {
         let what = format!("manifest {r}");
         let url = format!("{}/manifests/{}", self.base_url(r), r.tag_or_digest());
+        let _permit = outbound_permit(&what).await?;
         let fetched = self
             .get_content(r, &url, Some(MANIFEST_ACCEPT), &what)
             .await?;
@@ -396,6 +397,7 @@ impl Registry {
             return embedded.map_err(|reason| RegistryError::Invalid { what, reason });
         }
         let url = format!("{}/blobs/{}", self.base_url(r), digest);
+        let _permit = outbound_permit(&what).await?;
         let fetched = self.get_content(r, &url, None, &what).await?;
         let elsewhere = fetched.elsewhere;
         redact(
@@ -542,6 +544,7 @@ impl Registry {
             self.base_url(r),
             encode_query(artifact_type)
         );
+        let permit = outbound_permit(&what).await?;
         let resp = self
             .send(
                 r,
@@ -554,9 +557,14 @@ impl Registry {
             )
             .await?;
         let index_bytes = match resp.status() {
-            StatusCode::OK => read_body(resp, MAX_MANIFEST, &what).await?,
+            StatusCode::OK => read_body(resp, MAX_REFERRERS_INDEX, &what).await?,
             StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => {
-                match self.get_manifest(&referrers_tag(r, subject)).await {
+                // The fallback takes a permit of its own.
+                drop(permit);
+                match self
+                    .get_manifest_within(&referrers_tag(r, subject), MAX_REFERRERS_INDEX)
+                    .await
+                {
                     Ok(m) => m.bytes,
                     Err(RegistryError::NotFound { .. }) => return Ok(Referrers::default()),
                     Err(e) => return Err(e),
@@ -1075,6 +1083,27 @@ async fn read_blob(
         });
     }
     Ok(bytes)
+}
+
+/// Requests to registries in flight at once, process-wide: each holds a
+/// connection (a file descriptor) and buffers, and pod specs choose the
+/// registries, so the total is bounded whatever reviews ask for.
+pub const MAX_OUTBOUND: usize = 256;
+/// A referrers index (API answer or fallback tag) is read up to this size.
+pub const MAX_REFERRERS_INDEX: u64 = 2 << 20;
+
+/// A place among the [`MAX_OUTBOUND`] requests in flight; waits for one.
+async fn outbound_permit(
+    what: &str,
+) -> Result<tokio::sync::SemaphorePermit<'static>, RegistryError> {
+    static OUTBOUND: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_OUTBOUND);
+    OUTBOUND
+        .acquire()
+        .await
+        .map_err(|_| RegistryError::Transport {
+            what: what.to_owned(),
+            reason: "the client is shutting down".into(),
+        })
 }
 
 /// The referrers fallback tag of `subject`: `sha256-<hex>`.
