@@ -166,6 +166,9 @@ pub(crate) struct RegistryArgs {
     /// Bound on each registry request, e.g. 30s.
     #[arg(long, default_value = "30s")]
     timeout: String,
+    /// Bound on the whole command's registry work (all its requests), e.g. 2m.
+    #[arg(long, default_value = "2m")]
+    deadline: String,
     /// A token service on another host that may receive REGISTRY's credentials
     /// (repeatable), e.g. docker.io=auth.docker.io.
     #[arg(long = "auth-host", value_name = "REGISTRY=HOST[:PORT]")]

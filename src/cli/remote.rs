@@ -52,12 +52,31 @@ pub(crate) struct ListArgs {
 }
 
 /// Runs a future on a one-thread runtime: the CLI makes a few requests at most.
+/// The bound on a command's registry work (`--deadline`): per-request
+/// timeouts alone let a registry that answers slowly stretch a command to
+/// many times `--timeout`.
+static DEADLINE: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `f` to completion within the command's `--deadline` (exit 2 past it).
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(f),
+        Ok(rt) => rt.block_on(async {
+            let deadline = *DEADLINE.get_or_init(|| DEFAULT_DEADLINE);
+            match tokio::time::timeout(deadline, f).await {
+                Ok(out) => out,
+                Err(_) => {
+                    eprintln!(
+                        "nv2: the registry work did not finish within the --deadline of {}s",
+                        deadline.as_secs()
+                    );
+                    std::process::exit(2);
+                }
+            }
+        }),
         Err(e) => {
             eprintln!("nv2: cannot start the async runtime: {e}");
             std::process::exit(2);
@@ -91,6 +110,8 @@ pub(crate) fn registry_client_options(args: &RegistryArgs) -> Result<RegistryOpt
         },
     };
     let timeout = crate::time::parse_duration(&args.timeout).map_err(CliError::Input)?;
+    let deadline = crate::time::parse_duration(&args.deadline).map_err(CliError::Input)?;
+    let _ = DEADLINE.set(std::time::Duration::from_secs(deadline.max(1)));
     let options = RegistryOptions {
         insecure_all: args.insecure,
         ca_file: args.ca_file.clone(),
