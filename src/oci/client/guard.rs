@@ -179,8 +179,11 @@ impl AuthHost {
         if !ok(registry) || !ok(host) {
             return Err(bad());
         }
+        // The registry in its canonical spelling, as references have it.
+        let registry = crate::oci::reference::canonical_host(registry)
+            .map_err(|e| format!("{}: {e}", bad()))?;
         Ok(AuthHost {
-            registry: registry.to_ascii_lowercase(),
+            registry,
             host: host.to_ascii_lowercase(),
         })
     }

@@ -885,6 +885,8 @@ impl Registry {
             what: what.to_owned(),
             reason: format!("bad URL: {e}"),
         })?;
+        // The registry's own host name, any port: the credentials sent are
+        // the ones configured for this host (a realm elsewhere needs --auth-host).
         let own_host = guard::same_host(&realm_url, &registry_url);
         let api_host = guard::host_port(&registry_url);
         let configured = self.options.auth_hosts.iter().any(|a| {
