@@ -394,6 +394,28 @@ fn policy_changes_on_disk_apply_and_bad_ones_are_kept_out() {
 }
 
 #[test]
+fn deleting_a_trust_store_withdraws_its_trust_at_once() {
+    let w = world();
+    let dir = w.trust_dir("trust", vec![]);
+    let wh = w.webhook(&dir, &[]);
+    let review = fixture("pod-create.json", &w.reg.host);
+    assert_eq!(wh.review("/validate", &review)["allowed"], true);
+    // The operator deletes the (compromised) signer's certificate.
+    std::fs::remove_file(dir.join("x509/ca/test/cert0.pem")).unwrap();
+    wait_for(
+        || wh.review("/validate", &review)["allowed"] == false,
+        "the deleted store to stop vouching",
+    );
+    assert!(wh.metrics().contains("nv2_config_valid 0"));
+    assert!(
+        wh.logs().contains("its trust is withdrawn"),
+        "{}",
+        wh.logs()
+    );
+    assert_eq!(wh.get("/readyz").0, 200, "still serving (denying)");
+}
+
+#[test]
 fn not_ready_without_a_valid_policy() {
     let w = world();
     let dir = w.env.path("empty-trust");

@@ -14,6 +14,22 @@ use crate::policy::document::TrustPolicy;
 /// good one stays (or, before any, the webhook stays not ready).
 fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
     match result {
+        // A store that was deleted or emptied: with a configuration already
+        // running, its trust is withdrawn at once (denying what only it
+        // vouched for) and the configuration is reported invalid; at start,
+        // the webhook stays not ready.
+        Ok(policy) if !policy.withdrawn().is_empty() && state.engine.is_ready() => {
+            let reason = policy.withdrawn().join("; ");
+            state.metrics.set_policy_hosts(&policy);
+            let generation = state.engine.set_policy(policy);
+            state.metrics.reload(false, None);
+            tracing::error!(source, generation, %reason, "trust store gone or empty: its trust is withdrawn");
+        }
+        Ok(policy) if !policy.withdrawn().is_empty() => {
+            state.metrics.reload(false, None);
+            let reason = policy.withdrawn().join("; ");
+            tracing::error!(source, %reason, "trust policy is invalid; not ready until it is fixed");
+        }
         Ok(policy) => {
             state.metrics.set_policy_hosts(&policy);
             let generation = state.engine.set_policy(policy);

@@ -178,7 +178,9 @@ pub(super) fn run(command: PolicyCommand) -> CliResult {
 }
 
 fn check(dir: &Path, images: &[String]) -> CliResult {
-    let policy = TrustPolicy::load_dir(dir).map_err(CliError::Input)?;
+    let policy = TrustPolicy::load_dir(dir)
+        .and_then(TrustPolicy::complete)
+        .map_err(CliError::Input)?;
     println!(
         "{}: valid, {} trust policies",
         dir.display(),
@@ -230,7 +232,9 @@ pub(super) fn verify_with_policy(dir: &Path, args: &VerifyArgs) -> CliResult {
             ));
         }
     };
-    let policy = TrustPolicy::load_dir(dir).map_err(CliError::Input)?;
+    let policy = TrustPolicy::load_dir(dir)
+        .and_then(TrustPolicy::complete)
+        .map_err(CliError::Input)?;
     let engine = Engine::new(
         registry_client_options(&args.registry)?,
         CacheTtls::default(),

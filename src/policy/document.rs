@@ -167,6 +167,8 @@ pub struct TrustPolicy {
     policies: Vec<Policy>,
     exact: HashMap<String, usize>,
     wildcard: Option<usize>,
+    /// Why some named stores trust nothing (missing or empty).
+    withdrawn: Vec<String>,
 }
 
 /// Trust stores by `type:name`, each a list of certificates.
@@ -188,6 +190,7 @@ impl TrustPolicy {
         if raw.trust_policies.is_empty() {
             return Err("trustpolicy.json: no trustPolicies".into());
         }
+        let mut withdrawn = Vec::new();
         let mut policies = Vec::new();
         let mut exact = HashMap::new();
         let mut wildcard = None;
@@ -250,15 +253,17 @@ impl TrustPolicy {
                 if kind == "tsa" {
                     continue;
                 }
-                let found = stores.get(store).ok_or_else(|| {
-                    ctx(format!(
+                // A missing or empty store trusts nothing: the policy is
+                // incomplete (see `withdrawn`), never looser.
+                match stores.get(store) {
+                    None => withdrawn.push(ctx(format!(
                         "trust store {store:?} does not exist (x509/{kind}/{name}/)"
-                    ))
-                })?;
-                if found.is_empty() {
-                    return Err(ctx(format!("trust store {store:?} holds no certificate")));
+                    ))),
+                    Some(found) if found.is_empty() => {
+                        withdrawn.push(ctx(format!("trust store {store:?} holds no certificate")));
+                    }
+                    Some(found) => certs.extend(found.iter().cloned()),
                 }
-                certs.extend(found.iter().cloned());
             }
             let identities = parse_identities(&p.trusted_identities).map_err(&ctx)?;
             let trust = TrustMaterial::from_store_certificates(certs).map_err(&ctx)?;
@@ -274,7 +279,25 @@ impl TrustPolicy {
             policies,
             exact,
             wildcard,
+            withdrawn,
         })
+    }
+
+    /// Stores the policy names that are missing or empty. Such a policy is
+    /// still consistent — those stores trust nothing — so the webhook can
+    /// install it to withdraw trust at once when a store is deleted (a
+    /// compromised root); everything else refuses it ([`Self::complete`]).
+    pub fn withdrawn(&self) -> &[String] {
+        &self.withdrawn
+    }
+
+    /// The policy, if every store it names exists and holds a certificate.
+    pub fn complete(self) -> Result<Self, String> {
+        if self.withdrawn.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.withdrawn.join("; "))
+        }
     }
 
     /// Reads a trust directory: `trustpolicy.json` and `x509/{ca,signingAuthority}/NAME/*.{pem,crt,cer}`.
@@ -545,7 +568,9 @@ mod tests {
             ),
         ];
         for (json, needle) in cases {
-            let err = TrustPolicy::parse(&json, &stores()).unwrap_err();
+            let err = TrustPolicy::parse(&json, &stores())
+                .and_then(TrustPolicy::complete)
+                .unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }
