@@ -566,3 +566,37 @@ fn a_roots_path_length_and_every_extended_key_usage_hold() {
         reasons(&v)
     );
 }
+
+#[test]
+fn a_reissued_root_cannot_lift_its_twins_constraints() {
+    let key = key();
+    let mut strict = ca_params("Twin Root", (-1, 365));
+    strict.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let open = ca_params("Twin Root", (-1, 365));
+    let as_party = |p: CertificateParams| {
+        let der = p.self_signed(&key).unwrap().der().to_vec();
+        Certificate::from_der(der).unwrap()
+    };
+    let (strict_cert, open_cert) = (as_party(strict), as_party(open.clone()));
+    let root = Party {
+        key: KeyPair::from_pem(&key.serialize_pem()).unwrap(),
+        params: open,
+        cert: open_cert.clone(),
+    };
+    let sub = issued(ca_params("Sub CA", (-1, 365)), &root);
+    let leaf = issued(leaf_params("release", &["registry.example.com"]), &sub);
+    let env = signed_by(
+        &leaf,
+        &[&leaf.cert, &sub.cert],
+        "registry.example.com/app:v1",
+    );
+    for roots in [
+        vec![strict_cert.clone(), open_cert.clone()],
+        vec![open_cert.clone(), strict_cert.clone()],
+    ] {
+        let trust = TrustMaterial::new(vec![], roots).unwrap();
+        let v = check(&env, &trust, &Identities::Any);
+        assert!(!v.is_verified(), "order of the store decided");
+        assert!(reasons(&v).contains("pathLenConstraint"), "{}", reasons(&v));
+    }
+}

@@ -72,12 +72,17 @@ fn events(lines: &[Value]) -> Vec<u8> {
 struct Sink(mpsc::UnboundedSender<Result<Vec<String>, String>>);
 
 impl PolicySink for Sink {
+    /// A policy that withdraws trust (a store unreadable or gone) is
+    /// recorded as an error naming why.
     fn apply(&self, result: Result<TrustPolicy, String>) {
-        let _ = self.0.send(result.map(|p| {
-            p.policies()
+        let _ = self.0.send(result.and_then(|p| {
+            if !p.withdrawn().is_empty() {
+                return Err(format!("withdrawn: {}", p.withdrawn().join("; ")));
+            }
+            Ok(p.policies()
                 .iter()
                 .flat_map(|p| p.scopes().to_vec())
-                .collect()
+                .collect())
         }));
     }
 }
@@ -175,7 +180,10 @@ async fn watch_events_rebuild_the_configuration() {
     )
     .await;
     let err = next(&mut rx).await.unwrap_err();
-    assert!(err.contains("ConfigMap acme, key root.pem"), "{err}");
+    assert!(
+        err.contains("withdrawn") && err.contains("ConfigMap acme, key root.pem"),
+        "a store that cannot be read trusts nothing: {err}"
+    );
     // The store is fixed by a MODIFIED event on the new watch.
     answer(
         &mut handle,

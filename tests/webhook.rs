@@ -394,19 +394,45 @@ fn policy_changes_on_disk_apply_and_bad_ones_are_kept_out() {
 }
 
 #[test]
-fn deleting_a_trust_store_withdraws_its_trust_at_once() {
+fn a_trust_store_deleted_emptied_or_broken_withdraws_its_trust() {
     let w = world();
     let dir = w.trust_dir("trust", vec![]);
     let wh = w.webhook(&dir, &[]);
     let review = fixture("pod-create.json", &w.reg.host);
-    assert_eq!(wh.review("/validate", &review)["allowed"], true);
-    // The operator deletes the (compromised) signer's certificate.
-    std::fs::remove_file(dir.join("x509/ca/test/cert0.pem")).unwrap();
-    wait_for(
-        || wh.review("/validate", &review)["allowed"] == false,
-        "the deleted store to stop vouching",
-    );
-    assert!(wh.metrics().contains("nv2_config_valid 0"));
+    let cert = dir.join("x509/ca/test/cert0.pem");
+    let good_cert = std::fs::read(&cert).unwrap();
+    let policy = dir.join("trustpolicy.json");
+    let good_policy = std::fs::read(&policy).unwrap();
+    type Breakage = (&'static str, fn(&std::path::Path, &std::path::Path));
+    let breakages: [Breakage; 5] = [
+        ("deleted", |c, _| std::fs::remove_file(c).unwrap()),
+        ("emptied", |c, _| std::fs::write(c, b"").unwrap()),
+        ("overwritten with text", |c, _| {
+            std::fs::write(c, b"revoked").unwrap()
+        }),
+        ("cut in half", |c, _| {
+            let pem = std::fs::read(c).unwrap();
+            std::fs::write(c, &pem[..pem.len() / 2]).unwrap()
+        }),
+        ("deleted while the policy document broke", |c, p| {
+            std::fs::remove_file(c).unwrap();
+            std::fs::write(p, b"{ broken").unwrap();
+        }),
+    ];
+    for (what, breakage) in breakages {
+        std::fs::write(&cert, &good_cert).unwrap();
+        std::fs::write(&policy, &good_policy).unwrap();
+        wait_for(
+            || wh.review("/validate", &review)["allowed"] == true,
+            "the restored store to vouch again",
+        );
+        breakage(&cert, &policy);
+        wait_for(
+            || wh.review("/validate", &review)["allowed"] == false,
+            &format!("the {what} store to stop vouching"),
+        );
+        assert!(wh.metrics().contains("nv2_config_valid 0"), "{what}");
+    }
     assert!(
         wh.logs().contains("its trust is withdrawn"),
         "{}",

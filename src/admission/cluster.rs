@@ -7,7 +7,8 @@
 //!
 //! Each change rebuilds the whole configuration off the request path and
 //! hands it to a [`PolicySink`]; a bad one is reported and the sink keeps the
-//! last good configuration.
+//! last good configuration — except that a store deleted, emptied or
+//! unreadable trusts nothing, even when the document broke at the same time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
-use crate::policy::document::{Stores, TrustPolicy};
+use crate::policy::document::{Stores, TrustInputs, TrustPolicy};
 use crate::signature::cert::Certificate;
 
 pub const POLICY_LABEL: &str = "nv2.io/trust-policy";
@@ -33,42 +34,82 @@ pub trait PolicySink: Send + Sync {
 pub fn build_policy<'a>(
     configmaps: impl IntoIterator<Item = &'a ConfigMap>,
 ) -> Result<TrustPolicy, String> {
+    trust_inputs(configmaps).policy()
+}
+
+/// The document and stores held in the namespace's ConfigMaps. A store
+/// ConfigMap that cannot be read (bad label value, malformed PEM) trusts
+/// nothing and is named in `problems`; problems of the policy ConfigMap are
+/// the document's error.
+pub fn trust_inputs<'a>(configmaps: impl IntoIterator<Item = &'a ConfigMap>) -> TrustInputs {
     let mut policy: Option<(&str, &[u8])> = None;
+    let mut document_error = None;
     let mut stores = Stores::new();
+    let mut problems = Vec::new();
     for cm in configmaps {
         let name = cm.metadata.name.as_deref().unwrap_or("");
         let labels = cm.metadata.labels.as_ref();
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
         let data = cm.data.as_ref().unwrap_or(&EMPTY);
         if labels.is_some_and(|l| l.contains_key(POLICY_LABEL)) {
-            let json = data.get(POLICY_KEY).ok_or_else(|| {
-                format!("ConfigMap {name} (labelled {POLICY_LABEL}) has no {POLICY_KEY} key")
-            })?;
-            if let Some((other, _)) = policy {
-                return Err(format!(
-                    "two ConfigMaps are labelled {POLICY_LABEL}: {other} and {name}; keep one"
-                ));
+            match (data.get(POLICY_KEY), policy) {
+                (None, _) => {
+                    document_error.get_or_insert(format!(
+                        "ConfigMap {name} (labelled {POLICY_LABEL}) has no {POLICY_KEY} key"
+                    ));
+                }
+                (Some(_), Some((other, _))) => {
+                    document_error.get_or_insert(format!(
+                        "two ConfigMaps are labelled {POLICY_LABEL}: {other} and {name}; keep one"
+                    ));
+                }
+                (Some(json), None) => policy = Some((name, json.as_bytes())),
             }
-            policy = Some((name, json.as_bytes()));
         }
         if let Some(kind) = labels.and_then(|l| l.get(STORE_LABEL)) {
             if !matches!(kind.as_str(), "ca" | "signingAuthority") {
-                return Err(format!(
+                problems.push(format!(
                     "ConfigMap {name}: label {STORE_LABEL}={kind:?} must be ca or signingAuthority"
                 ));
+                continue;
             }
+            let key = format!("{kind}:{name}");
             let mut certs = Vec::new();
-            for (key, pem) in data {
-                let parsed = Certificate::from_pem(pem.as_bytes())
-                    .map_err(|e| format!("ConfigMap {name}, key {key}: {e}"))?;
-                certs.extend(parsed);
+            let mut broken = None;
+            for (entry, pem) in data {
+                match Certificate::from_pem(pem.as_bytes()) {
+                    Ok(parsed) => certs.extend(parsed),
+                    Err(e) => {
+                        broken = Some(format!("ConfigMap {name}, key {entry}: {e}"));
+                        break;
+                    }
+                }
             }
-            stores.insert(format!("{kind}:{name}"), certs);
+            if let Some(e) = broken {
+                problems.push(format!(
+                    "trust store {key:?} cannot be read, so it trusts nothing: {e}"
+                ));
+                certs.clear();
+            }
+            stores.insert(key, certs);
         }
     }
-    let (name, json) =
-        policy.ok_or_else(|| format!("no ConfigMap labelled {POLICY_LABEL} in the namespace"))?;
-    TrustPolicy::parse(json, &stores).map_err(|e| format!("ConfigMap {name}: {e}"))
+    let document = match (document_error, policy) {
+        (Some(e), _) => Err(e),
+        (None, None) => Err(format!(
+            "no ConfigMap labelled {POLICY_LABEL} in the namespace"
+        )),
+        // The document's own errors name its ConfigMap.
+        (None, Some((name, json))) => match TrustPolicy::parse(json, &stores) {
+            Err(e) => Err(format!("ConfigMap {name}: {e}")),
+            Ok(_) => Ok(json.to_vec()),
+        },
+    };
+    TrustInputs {
+        document,
+        stores,
+        problems,
+    }
 }
 
 /// Name, labels and data of one relevant ConfigMap.
@@ -105,6 +146,7 @@ pub async fn watch_configmaps(api: Api<ConfigMap>, sink: Arc<dyn PolicySink>) {
         .default_backoff()
         .boxed();
     let mut last = None;
+    let mut last_document: Option<Vec<u8>> = None;
     let mut stream = stream;
     while let Some(event) = stream.next().await {
         match event {
@@ -121,7 +163,11 @@ pub async fn watch_configmaps(api: Api<ConfigMap>, sink: Arc<dyn PolicySink>) {
             continue;
         }
         last = Some(now);
-        sink.apply(build_policy(state.iter().map(|cm| cm.as_ref())));
+        let inputs = trust_inputs(state.iter().map(|cm| cm.as_ref()));
+        if let Ok(doc) = &inputs.document {
+            last_document = Some(doc.clone());
+        }
+        sink.apply(inputs.policy_or_withdrawal(last_document.as_deref()));
     }
 }
 

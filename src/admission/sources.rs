@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::AppState;
-use crate::policy::document::TrustPolicy;
+use crate::policy::document::{TrustInputs, TrustPolicy};
 
 /// Installs a new configuration, or reports why it was kept out: the last
 /// good one stays (or, before any, the webhook stays not ready).
@@ -23,7 +23,7 @@ fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
             state.metrics.set_policy_hosts(&policy);
             let generation = state.engine.set_policy(policy);
             state.metrics.reload(false, None);
-            tracing::error!(source, generation, %reason, "trust store gone or empty: its trust is withdrawn");
+            tracing::error!(source, generation, %reason, "trust store gone, empty or unreadable: its trust is withdrawn");
         }
         Ok(policy) if !policy.withdrawn().is_empty() => {
             state.metrics.reload(false, None);
@@ -62,10 +62,24 @@ pub(super) fn load_trust_dir(state: &AppState, dir: &Path) {
     );
 }
 
+/// Reads the trust directory; remembers its document when it parses, and
+/// with a broken document still withdraws what a store removal withdraws.
+fn reload_trust_dir(state: &AppState, dir: &Path, last_document: &mut Option<Vec<u8>>) {
+    let inputs = TrustInputs::from_dir(dir);
+    if let Ok(doc) = &inputs.document
+        && TrustPolicy::parse(doc, &inputs.stores).is_ok()
+    {
+        *last_document = Some(doc.clone());
+    }
+    let result = inputs.policy_or_withdrawal(last_document.as_deref());
+    apply(state, &dir.display().to_string(), result);
+}
+
 /// Re-reads the trust directory when its files change; a bad change keeps
 /// the last good configuration.
 pub(super) async fn watch_trust_dir(state: Arc<AppState>, dir: PathBuf, every: Duration) {
     let mut last = fingerprint_dir(&dir);
+    let mut last_document = TrustInputs::from_dir(&dir).document.ok();
     loop {
         tokio::time::sleep(every).await;
         let now = fingerprint_dir(&dir);
@@ -73,11 +87,7 @@ pub(super) async fn watch_trust_dir(state: Arc<AppState>, dir: PathBuf, every: D
             continue;
         }
         last = now;
-        apply(
-            &state,
-            &dir.display().to_string(),
-            TrustPolicy::load_dir(&dir),
-        );
+        reload_trust_dir(&state, &dir, &mut last_document);
     }
 }
 

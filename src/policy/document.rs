@@ -171,6 +171,109 @@ pub struct TrustPolicy {
     withdrawn: Vec<String>,
 }
 
+/// What a trust configuration is made of, read apart so that a broken part
+/// never keeps trust that another part took away: the document (or why it
+/// cannot be read), the stores, and the stores that could not be read (kept
+/// as empty: a store that cannot be read trusts nothing).
+#[derive(Debug)]
+pub struct TrustInputs {
+    pub document: Result<Vec<u8>, String>,
+    pub stores: Stores,
+    pub problems: Vec<String>,
+}
+
+impl TrustInputs {
+    /// Reads a trust directory; a store with an unreadable or malformed file
+    /// is kept empty and named in `problems`.
+    pub fn from_dir(dir: &Path) -> Self {
+        let document = crate::io::read_bounded(&dir.join("trustpolicy.json"), 1 << 20)
+            .map_err(|e| format!("{}: {e}", dir.join("trustpolicy.json").display()));
+        let mut stores = Stores::new();
+        let mut problems = Vec::new();
+        for kind in ["ca", "signingAuthority"] {
+            let kind_dir = dir.join("x509").join(kind);
+            let Ok(entries) = std::fs::read_dir(&kind_dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let store_dir = entry.path();
+                if !store_dir.is_dir() {
+                    continue;
+                }
+                let key = format!("{kind}:{}", entry.file_name().to_string_lossy());
+                match read_store_dir(&store_dir) {
+                    Ok(certs) => {
+                        stores.insert(key, certs);
+                    }
+                    Err(e) => {
+                        problems.push(format!(
+                            "trust store {key:?} cannot be read, so it trusts nothing: {e}"
+                        ));
+                        stores.insert(key, Vec::new());
+                    }
+                }
+            }
+        }
+        TrustInputs {
+            document,
+            stores,
+            problems,
+        }
+    }
+
+    /// The policy these inputs make; stores that could not be read trust
+    /// nothing and are listed in [`TrustPolicy::withdrawn`].
+    pub fn policy(&self) -> Result<TrustPolicy, String> {
+        let document = self.document.as_ref().map_err(Clone::clone)?;
+        Ok(TrustPolicy::parse(document, &self.stores)?.with_problems(&self.problems))
+    }
+
+    /// As [`Self::policy`]; but when the document is broken and the last
+    /// good one, bound to today's stores, withdraws trust (a store deleted,
+    /// emptied or unreadable), that policy — so a removal is never masked by
+    /// another mistake made at the same time. Otherwise the document's error.
+    pub fn policy_or_withdrawal(
+        &self,
+        last_document: Option<&[u8]>,
+    ) -> Result<TrustPolicy, String> {
+        match (self.policy(), last_document) {
+            (Ok(p), _) => Ok(p),
+            (Err(e), Some(last)) => match TrustPolicy::parse(last, &self.stores) {
+                Ok(p) => {
+                    let p = p.with_problems(&self.problems);
+                    if p.withdrawn().is_empty() {
+                        Err(e)
+                    } else {
+                        Ok(p.with_problems(&[e]))
+                    }
+                }
+                Err(_) => Err(e),
+            },
+            (Err(e), None) => Err(e),
+        }
+    }
+}
+
+/// Every certificate of a store directory (`*.pem`, `*.crt`, `*.cer`).
+fn read_store_dir(store_dir: &Path) -> Result<Vec<Certificate>, String> {
+    let mut files: Vec<_> = std::fs::read_dir(store_dir)
+        .map_err(|e| format!("{}: {e}", store_dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "pem" | "crt" | "cer"))
+        })
+        .collect();
+    files.sort();
+    let mut certs = Vec::new();
+    for f in files {
+        certs.extend(Certificate::load_pem_file(&f).map_err(|e| e.to_string())?);
+    }
+    Ok(certs)
+}
+
 /// Trust stores by `type:name`, each a list of certificates.
 pub type Stores = HashMap<String, Vec<Certificate>>;
 
@@ -302,39 +405,13 @@ impl TrustPolicy {
 
     /// Reads a trust directory: `trustpolicy.json` and `x509/{ca,signingAuthority}/NAME/*.{pem,crt,cer}`.
     pub fn load_dir(dir: &Path) -> Result<Self, String> {
-        let policy = crate::io::read_bounded(&dir.join("trustpolicy.json"), 1 << 20)
-            .map_err(|e| format!("{}: {e}", dir.join("trustpolicy.json").display()))?;
-        let mut stores = Stores::new();
-        for kind in ["ca", "signingAuthority"] {
-            let kind_dir = dir.join("x509").join(kind);
-            let Ok(entries) = std::fs::read_dir(&kind_dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let store_dir = entry.path();
-                if !store_dir.is_dir() {
-                    continue;
-                }
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let mut certs = Vec::new();
-                let mut files: Vec<_> = std::fs::read_dir(&store_dir)
-                    .map_err(|e| format!("{}: {e}", store_dir.display()))?
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.extension()
-                            .and_then(|e| e.to_str())
-                            .is_some_and(|e| matches!(e, "pem" | "crt" | "cer"))
-                    })
-                    .collect();
-                files.sort();
-                for f in files {
-                    certs.extend(Certificate::load_pem_file(&f).map_err(|e| e.to_string())?);
-                }
-                stores.insert(format!("{kind}:{name}"), certs);
-            }
-        }
-        TrustPolicy::parse(&policy, &stores)
+        TrustInputs::from_dir(dir).policy()
+    }
+
+    /// Adds reasons why some trust is withdrawn.
+    pub fn with_problems(mut self, problems: &[String]) -> Self {
+        self.withdrawn.extend(problems.iter().cloned());
+        self
     }
 
     /// The policy for image `r`: its exact `registry/repository` scope, else `*`.

@@ -109,11 +109,12 @@ impl Certificate {
             .map_err(|e| CertError::Malformed(format!("basicConstraints: {e}")))?;
         let is_ca = basic.as_ref().is_some_and(|bc| bc.value.ca);
         let path_len = basic.and_then(|bc| bc.value.path_len_constraint);
-        // codeSigning allowed: no EKU extension, or codeSigning / anyExtendedKeyUsage in it.
+        // codeSigning allowed: no EKU extension, or codeSigning in it
+        // (anyExtendedKeyUsage is not enough, as webpki holds for leaves).
         let code_signing = cert
             .extended_key_usage()
             .map_err(|e| CertError::Malformed(format!("extendedKeyUsage: {e}")))?
-            .is_none_or(|eku| eku.value.code_signing || eku.value.any);
+            .is_none_or(|eku| eku.value.code_signing);
         let self_signed = cert.subject().as_raw() == cert.issuer().as_raw();
         let validity = cert.validity();
         let fingerprint = crate::oci::digest::hex(
@@ -239,7 +240,7 @@ impl Certificate {
         self.path_len
     }
     /// Whether the extended key usage, when present, allows code signing
-    /// (codeSigning or anyExtendedKeyUsage). Checked for every certificate a
+    /// (lists codeSigning). Checked for every certificate a
     /// signature rests on, however it is trusted.
     pub fn allows_code_signing(&self) -> bool {
         self.code_signing

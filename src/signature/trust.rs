@@ -204,11 +204,21 @@ impl TrustMaterial {
             facts.not_after = facts.not_after.min(cert.not_after());
         }
         let anchor = path.anchor();
-        if let Some(root) = self.roots.iter().find(|r| {
-            r.anchor.subject.as_ref() == anchor.subject.as_ref()
-                && r.anchor.subject_public_key_info.as_ref()
-                    == anchor.subject_public_key_info.as_ref()
-        }) {
+        // Every trusted root with this name and key: one certificate may have
+        // been re-issued with other constraints, and the strictest holds.
+        let matching: Vec<&Root> = self
+            .roots
+            .iter()
+            .filter(|r| {
+                r.anchor.subject.as_ref() == anchor.subject.as_ref()
+                    && r.anchor.subject_public_key_info.as_ref()
+                        == anchor.subject_public_key_info.as_ref()
+            })
+            .collect();
+        if matching.is_empty() {
+            return Err(untrusted("the anchor used is not a trusted root".into()));
+        }
+        for root in matching {
             // webpki applies pathLenConstraint to intermediates, not to the
             // anchor: a root allowing no sub-CA must not anchor one.
             if let Some(limit) = root.cert.path_len()
@@ -226,8 +236,6 @@ impl TrustMaterial {
                 )));
             }
             facts.not_after = facts.not_after.min(root.cert.not_after());
-        } else {
-            return Err(untrusted("the anchor used is not a trusted root".into()));
         }
         Ok(facts)
     }
