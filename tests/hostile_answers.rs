@@ -216,3 +216,95 @@ fn a_cli_command_ends_within_its_deadline() {
     );
     drop(listener);
 }
+
+/// A registry that answers every request with a 200 announcing `size` bytes,
+/// sends all but one, and stalls; bounded in connections and time.
+fn stalling_registry(size: usize, hold: Duration) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let until = Instant::now() + hold;
+        let mut held = Vec::new();
+        while Instant::now() < until && held.len() < 1000 {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    // A thread per connection, each done by `until`.
+                    held.push(std::thread::spawn(move || {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                        let _ = s.set_write_timeout(Some(until.saturating_duration_since(Instant::now())));
+                        let mut req = [0u8; 4096];
+                        let _ = s.read(&mut req);
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\ncontent-length: {size}\r\n\r\n"
+                        );
+                        let _ = s.write_all(head.as_bytes());
+                        let _ = s.write_all(&vec![b' '; size - 1]);
+                        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                    }));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        for t in held {
+            let _ = t.join();
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn stalling_registries_cannot_make_the_webhook_hold_memory_without_bound() {
+    // Every answer announces 4 MiB, sends 4 MiB - 1 and stalls: 16 reviews of
+    // 64 images each would hold gigabytes without a process-wide bound.
+    let (port, server) = stalling_registry(4 << 20, Duration::from_secs(12));
+    let host = format!("127.0.0.1:{port}");
+    let env = Env::new();
+    let wh = webhook(&env, &host);
+    let reviews: Vec<Value> = (0..16)
+        .map(|r| {
+            let images: Vec<String> = (0..64).map(|i| format!("{host}/fat{r}x{i}:v1")).collect();
+            pod(&images)
+        })
+        .collect();
+    // The peak is what matters: buffers are freed once the deadline passes.
+    let pid = wh.pid();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !done.load(Ordering::SeqCst) {
+                let kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap_or(0);
+                peak = peak.max(kib);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let answers = wh.concurrent_reviews("/validate", reviews);
+    done.store(true, Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    for a in &answers {
+        assert_eq!(a["allowed"], false, "{a}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        peak < 150 * 1024,
+        "peak RSS {peak} KiB while registries stalled"
+    );
+    drop(wh);
+    let _ = server.join();
+}

@@ -304,6 +304,9 @@ impl<S: RegistrySource> Engine<S> {
             .get_or_compute(
                 key,
                 || async {
+                    // Discovered signatures are held until verified: at most
+                    // DISCOVERIES images hold them at once, process-wide.
+                    let _slot = discovery_slot().await;
                     let verdict = match crate::verify::remote::discover(
                         &*registry,
                         &by_digest,
@@ -392,6 +395,18 @@ impl<S: RegistrySource> Engine<S> {
     pub fn cached_verdicts(&self) -> usize {
         self.verdicts.len()
     }
+}
+
+/// Images whose signatures are being fetched and verified at once,
+/// process-wide. Each holds at most
+/// [`crate::verify::remote::MAX_IMAGE_SIGNATURE_BYTES`], so together with
+/// the registry client's read reservations this bounds the memory hostile
+/// registries can make the webhook hold, however many reviews name them.
+const DISCOVERIES: usize = 16;
+
+async fn discovery_slot() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(DISCOVERIES);
+    SLOTS.acquire().await.ok()
 }
 
 /// A non-zero id for a credential set (see [`ClientPool`]).

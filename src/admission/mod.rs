@@ -423,14 +423,19 @@ fn deny_whole_request(req: &review::AdmissionRequest, reason: String) -> Respons
 
 fn log_review(req: &review::AdmissionRequest, decision: &str, reasons: &[String]) {
     tracing::info!(
-        uid = %req.uid,
-        namespace = req.namespace.as_deref().unwrap_or(""),
-        name = req.name.as_deref().unwrap_or(""),
+        uid = %crate::oci::digest::shorten(&req.uid),
+        namespace = %crate::oci::digest::shorten(req.namespace.as_deref().unwrap_or("")),
+        name = %crate::oci::digest::shorten(req.name.as_deref().unwrap_or("")),
         kind = %crate::oci::digest::shorten(&req.kind.kind),
         operation = %crate::oci::digest::shorten(&req.operation),
         dry_run = req.dry_run.unwrap_or(false),
         decision,
-        images = %reasons.join(" | "),
+        images = %crate::oci::digest::shorten_to(&reasons.join(" | "), MAX_LOGGED_REASONS),
         "admission review"
     );
 }
+
+/// The most a review's log line says about its images, in bytes: one line
+/// per review, whatever registries answered (the full deny message goes to
+/// the API server, bounded there too).
+const MAX_LOGGED_REASONS: usize = 4096;

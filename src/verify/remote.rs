@@ -93,7 +93,7 @@ pub const MAX_SIGNATURE_MANIFEST: u64 = 256 << 10;
 /// At most this many bytes of signature manifests and blobs are fetched for
 /// one image, whatever its referrers declare: what a hostile repository can
 /// make nv2 hold is bounded.
-pub const MAX_IMAGE_SIGNATURE_BYTES: u64 = 4 << 20;
+pub const MAX_IMAGE_SIGNATURE_BYTES: u64 = 2 << 20;
 /// Signature artifacts of one image fetched at a time.
 const FETCH_CONCURRENCY: usize = 4;
 

@@ -287,6 +287,11 @@ impl Registry {
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .read_timeout(options.request_timeout)
+            // Pod specs choose the hosts: idle connections are few per host
+            // and short-lived, so thousands of hosts do not pin thousands of
+            // file descriptors.
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+            .pool_idle_timeout(IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none());
         if guarded {
             builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
@@ -1087,12 +1092,39 @@ async fn read_blob(
     Ok(bytes)
 }
 
+/// Idle connections kept per registry host, and for how long.
+const MAX_IDLE_PER_HOST: usize = 2;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Requests to registries in flight at once, process-wide: each holds a
 /// connection (a file descriptor) and buffers, and pod specs choose the
 /// registries, so the total is bounded whatever reviews ask for.
 pub const MAX_OUTBOUND: usize = 256;
 /// A referrers index (API answer or fallback tag) is read up to this size.
 pub const MAX_REFERRERS_INDEX: u64 = 2 << 20;
+
+/// Bytes of registry answers being read at once, process-wide: with the
+/// per-read limits this bounds what slow or stalling registries can make
+/// the process hold, however many reviews name them.
+pub const MAX_READ_BYTES: u64 = 32 << 20;
+
+/// Reserves `bytes` of [`MAX_READ_BYTES`] (in KiB units) for one read;
+/// waits, first come first served, until they are free.
+async fn reserve_read(
+    bytes: u64,
+    what: &str,
+) -> Result<tokio::sync::SemaphorePermit<'static>, RegistryError> {
+    const UNITS: usize = (MAX_READ_BYTES >> 10) as usize;
+    static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(UNITS);
+    let units = bytes.div_ceil(1024).clamp(1, UNITS as u64) as u32;
+    READS
+        .acquire_many(units)
+        .await
+        .map_err(|_| RegistryError::Transport {
+            what: what.to_owned(),
+            reason: "the client is shutting down".into(),
+        })
+}
 
 /// A place among the [`MAX_OUTBOUND`] requests in flight; waits for one.
 async fn outbound_permit(
@@ -1174,6 +1206,9 @@ async fn read_body(
             limit,
         });
     }
+    // What this read may buffer, reserved before reading (the announced
+    // length, else the limit): bodies in flight are bounded process-wide.
+    let _reserved = reserve_read(resp.content_length().unwrap_or(limit).min(limit), what).await?;
     let mut buf = Vec::new();
     loop {
         match resp.chunk().await {
