@@ -10,7 +10,7 @@ use http::{Request, Response};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::client::Body;
-use nv2::admission::cluster::{PolicySink, build_policy, watch_configmaps};
+use nv2::admission::configmaps::{PolicySink, build_policy, watch_configmaps};
 use nv2::policy::document::TrustPolicy;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;

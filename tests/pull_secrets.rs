@@ -20,7 +20,7 @@ use serde_json::json;
 async fn pull_secrets_of_the_pod_and_its_service_account_are_read() {
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(svc, "team-a");
-    let reader = nv2::admission::cluster::PullSecrets::new(client, Duration::from_secs(30));
+    let reader = nv2::admission::pull_secrets::PullSecrets::new(client, Duration::from_secs(30));
     let server = tokio::spawn(async move {
         let mut seen = Vec::new();
         for _ in 0..3 {

@@ -5,11 +5,12 @@
 //! Routes: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`
 //! (ready once a valid trust policy is loaded), `GET /metrics`.
 
-pub mod cluster;
+pub mod configmaps;
 pub mod decision;
 pub mod engine;
 pub mod limits;
 pub mod metrics;
+pub mod pull_secrets;
 pub mod review;
 mod sources;
 
@@ -71,7 +72,7 @@ pub struct AppState {
     pub deadline: Duration,
     pub pin_templates: bool,
     /// Set when workload pull secrets are read (`--workload-pull-secrets`).
-    pub pull_secrets: Option<crate::admission::cluster::PullSecrets>,
+    pub pull_secrets: Option<crate::admission::pull_secrets::PullSecrets>,
     /// Connections and buffered request bytes.
     pub budgets: Arc<Budgets>,
     /// Registry tokens held (for metrics).
@@ -82,7 +83,7 @@ impl AppState {
     /// The engine and metrics for `options`.
     pub fn new(
         options: &WebhookOptions,
-        pull_secrets: Option<crate::admission::cluster::PullSecrets>,
+        pull_secrets: Option<crate::admission::pull_secrets::PullSecrets>,
     ) -> Result<Arc<Self>, String> {
         let metrics = Metrics::new();
         metrics.set_flag_hosts(options.registry.insecure_hosts.iter().map(String::as_str));
@@ -127,7 +128,7 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
         None
     };
     let pull_secrets = match (&client, options.workload_pull_secrets) {
-        (Some(c), true) => Some(crate::admission::cluster::PullSecrets::new(
+        (Some(c), true) => Some(crate::admission::pull_secrets::PullSecrets::new(
             c.clone(),
             options.ttls.tag,
         )),
@@ -144,12 +145,13 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
             ));
         }
         None => {
-            let namespace = crate::admission::cluster::own_namespace(options.namespace.as_deref())?;
+            let namespace =
+                crate::admission::configmaps::own_namespace(options.namespace.as_deref())?;
             let client = client.clone().ok_or("no Kubernetes client")?;
             let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
                 kube::Api::namespaced(client, &namespace);
             tracing::info!(%namespace, "watching trust policy and store ConfigMaps");
-            tokio::spawn(crate::admission::cluster::watch_configmaps(
+            tokio::spawn(crate::admission::configmaps::watch_configmaps(
                 api,
                 state.clone(),
             ));

@@ -47,7 +47,7 @@ fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
     }
 }
 
-impl crate::admission::cluster::PolicySink for AppState {
+impl crate::admission::configmaps::PolicySink for AppState {
     fn apply(&self, result: Result<TrustPolicy, String>) {
         apply(self, "ConfigMaps", result);
     }
