@@ -6,8 +6,7 @@ use super::local::trust_from_args;
 use super::{CliError, CliResult, OutputFormat, RegistryArgs, VerifyArgs};
 use crate::oci::artifact::{ArtifactManifest, EMPTY_CONFIG};
 use crate::oci::client::{
-    AuthHost, Credentials, DockerConfig, Index, OCI_INDEX, OCI_MANIFEST, Registry, RegistryError,
-    RegistryOptions,
+    AuthHost, Credentials, DockerConfig, OCI_MANIFEST, Registry, RegistryError, RegistryOptions,
 };
 use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
@@ -206,9 +205,8 @@ pub(super) fn link(args: LinkArgs) -> CliResult {
     Ok(())
 }
 
-/// Writes the linked form of `manifest` (same blobs, `subject` = the target)
-/// into the target's repository, and keeps the referrers tag index current
-/// when the registry does not handle `subject` itself.
+/// Checks that the signature signs the target (unless `force`), then links
+/// it ([`crate::oci::referrers::link`]).
 async fn link_manifest(
     client: &Registry,
     sig_repo: &Reference,
@@ -241,74 +239,16 @@ async fn link_manifest(
             target_manifest.digest
         )));
     }
-    if sig_repo.repo_name() != target.repo_name() {
-        // Referrers live in the target's repository: copy the blobs there.
-        let config = client
-            .get_blob(
-                sig_repo,
-                &manifest.config,
-                crate::oci::client::MAX_SIGNATURE_BLOB,
-            )
-            .await
-            .map_err(reg_err)?;
-        client.push_blob(target, &config).await.map_err(reg_err)?;
-        client
-            .push_blob(target, &sig_bytes)
-            .await
-            .map_err(reg_err)?;
-    }
-    let mut linked = manifest.clone();
-    linked.subject = Some(target_manifest.descriptor());
-    let bytes = linked.to_bytes();
-    let digest = Digest::of(&bytes);
-    let put = client
-        .put_manifest(target, digest.as_str(), OCI_MANIFEST, bytes.clone())
-        .await
-        .map_err(reg_err)?;
-    if !put.subject_handled {
-        update_referrers_index(
-            client,
-            target,
-            &target_manifest.digest,
-            linked.index_entry(&bytes),
-        )
-        .await?;
-    }
-    Ok(put.digest)
-}
-
-/// Read, add (once), write: the `sha256-<hex>` referrers index.
-async fn update_referrers_index(
-    client: &Registry,
-    target: &Reference,
-    subject: &Digest,
-    entry: crate::oci::client::Descriptor,
-) -> CliResult {
-    let tag_ref = crate::oci::client::referrers_tag(target, subject);
-    let mut index = match client.get_manifest(&tag_ref).await {
-        Ok(m) => serde_json::from_slice::<Index>(&m.bytes).map_err(|e| {
-            CliError::Input(format!(
-                "existing referrers index {tag_ref} is malformed: {e}"
-            ))
-        })?,
-        Err(RegistryError::NotFound { .. }) => Index {
-            schema_version: 2,
-            media_type: Some(OCI_INDEX.into()),
-            manifests: Vec::new(),
-        },
-        Err(e) => return Err(reg_err(e)),
-    };
-    if index.manifests.iter().any(|d| d.digest == entry.digest) {
-        return Ok(());
-    }
-    index.manifests.push(entry);
-    let bytes = serde_json::to_vec(&index).map_err(CliError::input)?;
-    let tag = tag_ref.tag().unwrap_or_default().to_owned();
-    client
-        .put_manifest(target, &tag, OCI_INDEX, bytes)
-        .await
-        .map_err(reg_err)?;
-    Ok(())
+    crate::oci::referrers::link(
+        client,
+        sig_repo,
+        manifest,
+        &sig_bytes,
+        target,
+        &target_manifest,
+    )
+    .await
+    .map_err(CliError::input)
 }
 
 pub(super) fn list(args: ListArgs) -> CliResult {
