@@ -408,7 +408,7 @@ fn the_work_one_image_can_cause_is_bounded() {
             .map(|(i, env)| FoundSignature {
                 manifest_digest: format!("sha256:{i:064x}"),
                 created: None,
-                envelope: Ok(env),
+                envelope: Ok(nv2::signature::format::SignatureEnvelope::Nv2(env)),
             })
             .collect(),
         truncated: false,

@@ -12,6 +12,7 @@ use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
 use crate::oci::target::Target;
 use crate::signature::envelope::Envelope;
+use crate::signature::format::SignatureEnvelope;
 use crate::verify::pipeline::{Identities, Requirements};
 
 #[derive(clap::Args)]
@@ -305,7 +306,8 @@ pub(super) fn list(args: ListArgs) -> CliResult {
 }
 
 /// Who signed: each signature's leaf subject, or its key id.
-fn signers(env: &Envelope) -> Vec<String> {
+fn signers(env: &SignatureEnvelope) -> Vec<String> {
+    let SignatureEnvelope::Nv2(env) = env;
     crate::cli::inspect::inspect(env)
         .signatures
         .into_iter()

@@ -5,5 +5,6 @@ pub mod cert;
 pub mod crypto;
 pub mod dn;
 pub mod envelope;
+pub mod format;
 pub mod keygen;
 pub mod trust;

@@ -217,6 +217,21 @@ pub fn verify_envelope(envelope: &Envelope, subject: &Subject, req: &Requirement
     verify_envelope_within(envelope, subject, req, &mut budget)
 }
 
+/// Verifies an envelope of any supported format (see
+/// [`crate::signature::format`]): the one entry point discovery uses.
+pub fn verify_any_within(
+    envelope: &crate::signature::format::SignatureEnvelope,
+    subject: &Subject,
+    req: &Requirements<'_>,
+    budget: &mut usize,
+) -> Verdict {
+    match envelope {
+        crate::signature::format::SignatureEnvelope::Nv2(e) => {
+            verify_envelope_within(e, subject, req, budget)
+        }
+    }
+}
+
 /// As [`verify_envelope`], checking at most `*budget` signatures and taking
 /// what it checks from it: signatures beyond the budget fail unchecked, so
 /// the work one image can cause is bounded across all its signature files.

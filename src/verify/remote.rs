@@ -9,8 +9,8 @@ use crate::oci::client::{MAX_MANIFEST, MAX_SIGNATURE_BLOB, RegistryError, Regist
 use crate::oci::digest::{Digest, shorten};
 use crate::oci::reference::Reference;
 use crate::oci::target::Resolved;
-use crate::signature::envelope::Envelope;
-use crate::verify::pipeline::{Check, Requirements, Subject, Verdict, verify_envelope_within};
+use crate::signature::format::SignatureEnvelope;
+use crate::verify::pipeline::{Check, Requirements, Subject, Verdict, verify_any_within};
 
 /// A signature linked to a target, fetched (or the reason it could not be).
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub struct FoundSignature {
     /// The signature manifest's digest.
     pub manifest_digest: String,
     pub created: Option<String>,
-    pub envelope: Result<Envelope, String>,
+    pub envelope: Result<SignatureEnvelope, String>,
 }
 
 /// Resolves `r` to its manifest (one GET; the digest is computed from the bytes).
@@ -133,7 +133,7 @@ async fn fetch_signature(
     subject: &Digest,
     desc: &crate::oci::client::Descriptor,
     budget: &ByteBudget,
-) -> Result<(Envelope, ArtifactManifest), String> {
+) -> Result<(SignatureEnvelope, ArtifactManifest), String> {
     let digest = Digest::parse(&desc.digest).map_err(|e| e.to_string())?;
     if desc.size > MAX_SIGNATURE_MANIFEST {
         return Err(format!(
@@ -181,7 +181,7 @@ async fn fetch_signature(
         .blob(r, blob, MAX_SIGNATURE_BLOB)
         .await
         .map_err(|e| e.to_string())?;
-    let env = Envelope::parse(&sig).map_err(|e| e.to_string())?;
+    let env = SignatureEnvelope::parse(&blob.media_type, &sig).map_err(|e| e.to_string())?;
     Ok((env, manifest))
 }
 
@@ -273,8 +273,7 @@ pub fn verify_found(found: Discovered, subject: &Subject, req: &Requirements<'_>
         .iter()
         .filter_map(|f| f.envelope.as_ref().ok())
         .map(|env| {
-            env.signatures()
-                .len()
+            env.signature_count()
                 .min(crate::verify::pipeline::MAX_SIGNATURES)
         })
         .sum();
@@ -285,7 +284,7 @@ pub fn verify_found(found: Discovered, subject: &Subject, req: &Requirements<'_>
             manifest_digest: f.manifest_digest,
             verdict: f
                 .envelope
-                .map(|env| verify_envelope_within(&env, subject, req, &mut budget)),
+                .map(|env| verify_any_within(&env, subject, req, &mut budget)),
         })
         .collect();
     let spent = wanted > MAX_IMAGE_SIGNATURES;
