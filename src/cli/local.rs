@@ -123,11 +123,8 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
                         .into(),
                 )
             })?;
-            let (nbf, exp) = match &args.expiry {
-                Some(d) => {
-                    let secs = crate::time::parse_duration(d).map_err(CliError::Input)?;
-                    (now, now.saturating_add(secs as i64))
-                }
+            let (nbf, exp) = match args.expiry {
+                Some(d) => (now, now.saturating_add(d.as_secs() as i64)),
                 None => (0, 0),
             };
             let content = SignedContent {
@@ -233,10 +230,10 @@ pub(super) fn inspect(file: &Path, output: OutputFormat) -> CliResult {
 }
 
 pub(super) fn keygen(args: KeygenArgs) -> CliResult {
-    let key_type = match args.ec.as_deref() {
+    let key_type = match args.ec {
         None => KeyType::Rsa,
-        Some("p384") => KeyType::P384,
-        Some(_) => KeyType::P256,
+        Some(super::Curve::P256) => KeyType::P256,
+        Some(super::Curve::P384) => KeyType::P384,
     };
     if !args.force {
         for p in [&args.key, &args.cert] {

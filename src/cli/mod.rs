@@ -32,6 +32,12 @@ impl CliError {
 
 pub type CliResult = Result<(), CliError>;
 
+/// Parses a duration flag (`30s`, `15m`, `8760h`, `365d`) when the command
+/// line is read, so a bad one is a usage error before any work.
+pub(crate) fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::time::parse_duration(s).map(std::time::Duration::from_secs)
+}
+
 #[derive(Parser)]
 #[command(name = "nv2", version, about = "Sign and verify container images (Notary v2)", long_about = None)]
 pub struct Cli {
@@ -108,8 +114,8 @@ struct SignArgs {
     #[arg(short = 'r', long = "reference")]
     references: Vec<String>,
     /// Validity from now, e.g. 8760h (s, m, h, d); sets nbf and exp.
-    #[arg(short = 'e', long)]
-    expiry: Option<String>,
+    #[arg(short = 'e', long, value_parser = duration_arg)]
+    expiry: Option<std::time::Duration>,
     /// Output file; default <hex>.nv2 in the current directory.
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
@@ -164,15 +170,22 @@ pub(crate) struct RegistryArgs {
     #[arg(short = 'p', long, env = "NV2_PASSWORD", hide_env_values = true)]
     password: Option<String>,
     /// Bound on each registry request, e.g. 30s.
-    #[arg(long, default_value = "30s")]
-    timeout: String,
+    #[arg(long, default_value = "30s", value_parser = duration_arg)]
+    timeout: std::time::Duration,
     /// Bound on the whole command's registry work (all its requests), e.g. 2m.
-    #[arg(long, default_value = "2m")]
-    deadline: String,
+    #[arg(long, default_value = "2m", value_parser = duration_arg)]
+    deadline: std::time::Duration,
     /// A token service on another host that may receive REGISTRY's credentials
     /// (repeatable), e.g. docker.io=auth.docker.io.
     #[arg(long = "auth-host", value_name = "REGISTRY=HOST[:PORT]")]
     auth_hosts: Vec<String>,
+}
+
+/// The curves `nv2 keygen --ec` offers.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Curve {
+    P256,
+    P384,
 }
 
 #[derive(clap::Args)]
@@ -187,8 +200,8 @@ struct KeygenArgs {
     #[arg(short = 'c', long)]
     cert: PathBuf,
     /// Generate an EC key on this curve instead of RSA-2048.
-    #[arg(long, value_parser = ["p256", "p384"])]
-    ec: Option<String>,
+    #[arg(long, value_enum)]
+    ec: Option<Curve>,
     /// Certificate validity in days.
     #[arg(long, default_value_t = 365)]
     days: u32,

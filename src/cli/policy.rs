@@ -58,8 +58,8 @@ pub(crate) struct WebhookArgs {
     #[arg(long)]
     docker_config: Option<PathBuf>,
     /// Every image of a review is verified within this (below the webhook's timeoutSeconds).
-    #[arg(long, default_value = "8s")]
-    deadline: String,
+    #[arg(long, default_value = "8s", value_parser = super::duration_arg)]
+    deadline: Duration,
     /// Read each workload's imagePullSecrets (pod and service account) through the API.
     #[arg(long)]
     workload_pull_secrets: bool,
@@ -67,17 +67,17 @@ pub(crate) struct WebhookArgs {
     #[arg(long)]
     pin_templates: bool,
     /// How long a verified image's verdict is cached.
-    #[arg(long, default_value = "5m")]
-    cache_ttl: String,
+    #[arg(long, default_value = "5m", value_parser = super::duration_arg)]
+    cache_ttl: Duration,
     /// How long a failed verdict is cached.
-    #[arg(long, default_value = "30s")]
-    failure_cache_ttl: String,
+    #[arg(long, default_value = "30s", value_parser = super::duration_arg)]
+    failure_cache_ttl: Duration,
     /// How long a tag → digest answer is cached.
-    #[arg(long, default_value = "30s")]
-    tag_cache_ttl: String,
+    #[arg(long, default_value = "30s", value_parser = super::duration_arg)]
+    tag_cache_ttl: Duration,
     /// How often certificate and trust files are checked for changes.
-    #[arg(long, default_value = "2s")]
-    reload_interval: String,
+    #[arg(long, default_value = "2s", value_parser = super::duration_arg)]
+    reload_interval: Duration,
     /// Open client connections at most (TLS handshakes included); more are closed at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_connections: u32,
@@ -85,8 +85,8 @@ pub(crate) struct WebhookArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_streams_per_connection: u32,
     /// Bound on a client's TLS handshake, on its request headers, and on its whole request body.
-    #[arg(long, default_value = "5s")]
-    read_timeout: String,
+    #[arg(long, default_value = "5s", value_parser = super::duration_arg)]
+    read_timeout: Duration,
     /// Request body MiB buffered across all connections (each connection: 3 MiB); more is refused with 503.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(3..=4096))]
     max_buffered_request_mib: u32,
@@ -99,12 +99,6 @@ pub(crate) struct WebhookArgs {
 enum LogFormat {
     Text,
     Json,
-}
-
-fn duration(s: &str) -> Result<Duration, CliError> {
-    crate::time::parse_duration(s)
-        .map(Duration::from_secs)
-        .map_err(CliError::Input)
 }
 
 fn nonzero(d: Duration, flag: &str) -> Result<Duration, CliError> {
@@ -124,7 +118,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    let deadline = duration(&args.deadline)?;
+    let deadline = args.deadline;
     let credentials = match &args.docker_config {
         Some(path) => Credentials::anonymous()
             .with_docker_config(DockerConfig::load(path).map_err(CliError::Input)?),
@@ -149,16 +143,16 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
             ..RegistryOptions::default()
         },
         ttls: CacheTtls {
-            verified: duration(&args.cache_ttl)?,
-            failed: duration(&args.failure_cache_ttl)?,
-            tag: duration(&args.tag_cache_ttl)?,
+            verified: args.cache_ttl,
+            failed: args.failure_cache_ttl,
+            tag: args.tag_cache_ttl,
         },
-        reload_interval: duration(&args.reload_interval)?,
+        reload_interval: args.reload_interval,
         workload_pull_secrets: args.workload_pull_secrets,
         limits: crate::admission::limits::ServerLimits {
             max_connections: args.max_connections as usize,
             max_streams: args.max_streams_per_connection,
-            read_timeout: nonzero(duration(&args.read_timeout)?, "--read-timeout")?,
+            read_timeout: nonzero(args.read_timeout, "--read-timeout")?,
             buffered_bytes: (args.max_buffered_request_mib as usize) << 20,
         },
     };

@@ -109,14 +109,13 @@ pub(crate) fn registry_client_options(args: &RegistryArgs) -> Result<RegistryOpt
             None => Credentials::anonymous(),
         },
     };
-    let timeout = crate::time::parse_duration(&args.timeout).map_err(CliError::Input)?;
-    let deadline = crate::time::parse_duration(&args.deadline).map_err(CliError::Input)?;
-    let _ = DEADLINE.set(std::time::Duration::from_secs(deadline.max(1)));
+    let timeout = args.timeout;
+    let _ = DEADLINE.set(args.deadline.max(std::time::Duration::from_secs(1)));
     let options = RegistryOptions {
         insecure_all: args.insecure,
         ca_file: args.ca_file.clone(),
         credentials,
-        request_timeout: std::time::Duration::from_secs(timeout),
+        request_timeout: timeout,
         auth_hosts: auth_hosts(&args.auth_hosts)?,
         ..RegistryOptions::default()
     };

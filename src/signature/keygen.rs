@@ -8,7 +8,7 @@ use rcgen::{
 };
 
 /// Which key to generate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyType {
     /// RSA-2048 (signs RS256 by default, like the 2020 prototype).
     Rsa,
