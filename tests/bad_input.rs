@@ -170,7 +170,15 @@ fn per_signature_defects_fail_verification_with_reasons() {
         ),
         (good.replace(&sig, &sig[..sig.len() - 8]), "makes 256"),
         (
-            good.replace(&sig, &format!("A{}", &sig[1..])),
+            // A different first character (the signature may start with 'A').
+            good.replace(
+                &sig,
+                &format!(
+                    "{}{}",
+                    if sig.starts_with('A') { 'B' } else { 'A' },
+                    &sig[1..]
+                ),
+            ),
             "does not verify",
         ),
         (

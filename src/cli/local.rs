@@ -199,7 +199,7 @@ pub(super) fn report<V: serde::Serialize>(
 pub(super) fn trust_from_args(args: &VerifyArgs) -> Result<TrustMaterial, CliError> {
     let pinned = load_certs(&args.certs)?;
     let roots = load_certs(&args.ca_certs)?;
-    TrustMaterial::new(pinned, roots).map_err(CliError::Input)
+    TrustMaterial::new(pinned, roots).map_err(CliError::input)
 }
 
 pub(super) fn manifest(target: Option<&str>, registry: &RegistryArgs) -> CliResult {

@@ -369,7 +369,8 @@ impl TrustPolicy {
                 }
             }
             let identities = parse_identities(&p.trusted_identities).map_err(&ctx)?;
-            let trust = TrustMaterial::from_store_certificates(certs).map_err(&ctx)?;
+            let trust =
+                TrustMaterial::from_store_certificates(certs).map_err(|e| ctx(e.to_string()))?;
             policies.push(Policy {
                 name: p.name,
                 level,

@@ -43,6 +43,41 @@ struct Root {
     anchor: TrustAnchor<'static>,
 }
 
+/// Why certificates cannot be trusted material, or a chain is not trusted.
+/// Every variant is one line naming the certificate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    #[error(
+        "certificate {subject:?} cannot be a CA root: it is not a CA (basicConstraints CA:TRUE, and keyCertSign when key usage is present); trust it as a signing certificate instead"
+    )]
+    NotACa { subject: String },
+    #[error("CA certificate {subject:?} cannot be a trust anchor: {reason}")]
+    BadAnchor { subject: String, reason: String },
+    #[error("empty certificate chain")]
+    EmptyChain,
+    #[error(
+        "x5c is not an ordered chain: x5c[{}] ({next:?}) is not the issuer of x5c[{index}] ({subject:?})",
+        index + 1
+    )]
+    NotOrdered {
+        index: usize,
+        subject: String,
+        next: String,
+    },
+    #[error("x5c holds two certificates named {subject:?}; each subject may appear once")]
+    SubjectTwice { subject: String },
+    #[error("certificate {subject:?} is not pinned and no CA certificate is trusted")]
+    NoRoots { subject: String },
+    #[error(
+        "certificate chain of {subject:?} is not trusted: no trusted CA certificate is valid now"
+    )]
+    NoValidRoot { subject: String },
+    #[error("certificate {subject:?}: {reason}")]
+    BadLeaf { subject: String, reason: String },
+    #[error("certificate chain of {subject:?} is not trusted: {reason}")]
+    Untrusted { subject: String, reason: String },
+}
+
 /// What a validated chain adds to the leaf's own facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainFacts {
@@ -59,21 +94,18 @@ impl TrustMaterial {
     /// for `x5c` chains and must be CA certificates (basicConstraints CA:TRUE,
     /// keyCertSign where a key usage is present). A root's validity is
     /// checked at each verification.
-    pub fn new(pinned: Vec<Certificate>, roots: Vec<Certificate>) -> Result<Self, String> {
+    pub fn new(pinned: Vec<Certificate>, roots: Vec<Certificate>) -> Result<Self, TrustError> {
         let mut out = Vec::with_capacity(roots.len());
         for cert in roots {
             if !cert.may_issue() {
-                return Err(format!(
-                    "certificate {:?} cannot be a CA root: it is not a CA (basicConstraints CA:TRUE, and keyCertSign when key usage is present); trust it as a signing certificate instead",
-                    cert.subject()
-                ));
+                return Err(TrustError::NotACa {
+                    subject: cert.subject().to_owned(),
+                });
             }
             let anchor = webpki::anchor_from_trusted_cert(cert.der())
-                .map_err(|e| {
-                    format!(
-                        "CA certificate {:?} cannot be a trust anchor: {e:?}",
-                        cert.subject()
-                    )
+                .map_err(|e| TrustError::BadAnchor {
+                    subject: cert.subject().to_owned(),
+                    reason: format!("{e:?}"),
                 })?
                 .to_owned();
             out.push(Root { cert, anchor });
@@ -86,7 +118,7 @@ impl TrustMaterial {
     /// signing certificate trusted for its key (never an issuer, so its key
     /// cannot mint a leaf with another subject or validity). A CA that may
     /// not issue (key usage without keyCertSign) can do neither and is refused.
-    pub fn from_store_certificates(certs: Vec<Certificate>) -> Result<Self, String> {
+    pub fn from_store_certificates(certs: Vec<Certificate>) -> Result<Self, TrustError> {
         let (roots, pinned): (Vec<_>, Vec<_>) = certs.into_iter().partition(|c| c.is_ca());
         TrustMaterial::new(pinned, roots)
     }
@@ -133,9 +165,10 @@ impl TrustMaterial {
     ///
     /// Path building is kept linear: the chain must be ordered and no two of
     /// its certificates may share a subject, so each step has one candidate.
-    pub fn verify_chain(&self, chain: &[Certificate], now: i64) -> Result<ChainFacts, String> {
-        let leaf = chain.first().ok_or("empty certificate chain")?;
+    pub fn verify_chain(&self, chain: &[Certificate], now: i64) -> Result<ChainFacts, TrustError> {
+        let leaf = chain.first().ok_or(TrustError::EmptyChain)?;
         check_chain_shape(chain)?;
+        let subject = || leaf.subject().to_owned();
         let anchors: Vec<TrustAnchor<'_>> = self
             .roots
             .iter()
@@ -144,27 +177,21 @@ impl TrustMaterial {
             .collect();
         if anchors.is_empty() {
             return Err(if self.roots.is_empty() {
-                format!(
-                    "certificate {:?} is not pinned and no CA certificate is trusted",
-                    leaf.subject()
-                )
+                TrustError::NoRoots { subject: subject() }
             } else {
-                format!(
-                    "certificate chain of {:?} is not trusted: no trusted CA certificate is valid now",
-                    leaf.subject()
-                )
+                TrustError::NoValidRoot { subject: subject() }
             });
         }
-        let ee = webpki::EndEntityCert::try_from(leaf.der())
-            .map_err(|e| format!("certificate {:?}: {}", leaf.subject(), webpki_reason(&e)))?;
+        let ee = webpki::EndEntityCert::try_from(leaf.der()).map_err(|e| TrustError::BadLeaf {
+            subject: subject(),
+            reason: webpki_reason(&e),
+        })?;
         let intermediates: Vec<CertificateDer<'static>> =
             chain[1..].iter().map(|c| c.der().clone()).collect();
         let time = UnixTime::since_unix_epoch(Duration::from_secs(now.max(0) as u64));
-        let untrusted = |reason: String| {
-            format!(
-                "certificate chain of {:?} is not trusted: {reason}",
-                leaf.subject()
-            )
+        let untrusted = |reason: String| TrustError::Untrusted {
+            subject: subject(),
+            reason,
         };
         let path = ee
             .verify_for_usage(
@@ -244,23 +271,21 @@ impl TrustMaterial {
 /// An `x5c` chain must be ordered (each certificate issued under the next
 /// one's name) with distinct subjects. Several certificates of one name would
 /// let path building explore every combination of them.
-fn check_chain_shape(chain: &[Certificate]) -> Result<(), String> {
+fn check_chain_shape(chain: &[Certificate]) -> Result<(), TrustError> {
     for (i, pair) in chain.windows(2).enumerate() {
         if !pair[0].names_issuer(&pair[1]) {
-            return Err(format!(
-                "x5c is not an ordered chain: x5c[{}] ({:?}) is not the issuer of x5c[{i}] ({:?})",
-                i + 1,
-                pair[1].subject(),
-                pair[0].subject()
-            ));
+            return Err(TrustError::NotOrdered {
+                index: i,
+                subject: pair[0].subject().to_owned(),
+                next: pair[1].subject().to_owned(),
+            });
         }
     }
     for (i, a) in chain.iter().enumerate() {
         if chain[..i].iter().any(|b| b.same_subject(a)) {
-            return Err(format!(
-                "x5c holds two certificates named {:?}; each subject may appear once",
-                a.subject()
-            ));
+            return Err(TrustError::SubjectTwice {
+                subject: a.subject().to_owned(),
+            });
         }
     }
     Ok(())

@@ -457,7 +457,12 @@ fn authenticity<'a>(
         SignerKey::Pinned(cert) => pinned(cert),
         SignerKey::Chain(chain) => match req.trust.pinned_by_key(chain[0].public_key()) {
             Some(cert) => pinned(cert),
-            None => (&chain[0], req.trust.verify_chain(chain, req.now)),
+            None => (
+                &chain[0],
+                req.trust
+                    .verify_chain(chain, req.now)
+                    .map_err(|e| e.to_string()),
+            ),
         },
     };
     let mut failures = Vec::new();
