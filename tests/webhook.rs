@@ -297,9 +297,12 @@ fn registry_down_or_stalled_is_denied_before_the_deadline() {
             "2s",
         ],
     );
-    for (host, needle) in [
-        (&stalled, "did not finish within 2s"),
-        (&dead, "cannot reach the registry"),
+    // The review's deadline and the request timeout are the same 2 s: which
+    // of the two fires first within one timer tick is a race, and either
+    // message says why.
+    for (host, needles) in [
+        (&stalled, &["did not finish within 2s", "timed out"][..]),
+        (&dead, &["cannot reach the registry"][..]),
     ] {
         let review = fixture("pod-create.json", host);
         let start = Instant::now();
@@ -307,7 +310,7 @@ fn registry_down_or_stalled_is_denied_before_the_deadline() {
         let took = start.elapsed();
         assert_eq!(resp["allowed"], false, "{resp}");
         let msg = resp["status"]["message"].as_str().unwrap();
-        assert!(msg.contains(needle), "{msg}");
+        assert!(needles.iter().any(|n| msg.contains(n)), "{msg}");
         assert!(took < Duration::from_secs(4), "{host} took {took:?}");
     }
 }
