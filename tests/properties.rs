@@ -331,13 +331,12 @@ proptest! {
         let start = text.find("\"signed\":").unwrap() + 9;
         let end = start + text[start..].find('}').unwrap() + 1;
         let mut bytes = f.valid.clone();
-        let mut changed = false;
         for (at, b) in &edits {
             let i = start + at.index(end - start);
-            changed |= bytes[i] != *b;
             bytes[i] = *b;
         }
-        prop_assume!(changed);
+        // Edits can undo each other: only a file that differs counts.
+        prop_assume!(bytes != f.valid);
         prop_assert!(!verifies(&bytes));
     }
 
