@@ -59,6 +59,10 @@ fn webhook(env: &Env, registry: &str) -> Webhook {
 }
 
 fn pod(images: &[String]) -> Value {
+    pod_in("x", images)
+}
+
+fn pod_in(namespace: &str, images: &[String]) -> Value {
     let containers: Vec<Value> = images
         .iter()
         .enumerate()
@@ -67,7 +71,7 @@ fn pod(images: &[String]) -> Value {
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": "hostile", "kind": {"group": "", "version": "v1", "kind": "Pod"},
         "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "namespace": "x", "operation": "CREATE", "userInfo": {"username": "x"},
+        "namespace": namespace, "operation": "CREATE", "userInfo": {"username": "x"},
         "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}}}})
 }
 

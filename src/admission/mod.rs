@@ -8,6 +8,7 @@
 pub mod configmaps;
 pub mod decision;
 pub mod engine;
+pub mod fairness;
 pub mod limits;
 pub mod metrics;
 pub mod pull_secrets;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub budgets: Arc<Budgets>,
     /// Registry tokens held (for metrics).
     auth_store: Arc<crate::oci::client::AuthStore>,
+    /// Images in verification per namespace.
+    tenants: fairness::Tenants,
 }
 
 impl AppState {
@@ -99,6 +102,7 @@ impl AppState {
             pull_secrets,
             budgets: Budgets::new(options.limits),
             auth_store,
+            tenants: fairness::Tenants::default(),
         }))
     }
 }
@@ -327,11 +331,11 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
         return deny_whole_request(&req, reason);
     }
     let deadline = tokio::time::Instant::from_std(started) + state.deadline;
+    let namespace = req.namespace.as_deref().unwrap_or("default");
     // With workload pull secrets, the workload's credentials come first.
     let credentials = match &state.pull_secrets {
         None => Ok(None),
         Some(reader) => {
-            let namespace = req.namespace.as_deref().unwrap_or("default");
             match tokio::time::timeout_at(
                 deadline,
                 reader.for_workload(namespace, &pull_secrets, &service_account),
@@ -366,7 +370,13 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
                     };
                 }
             };
-            match tokio::time::timeout_at(deadline, state.engine.check_with(image, creds)).await {
+            // A place among the namespace's images in verification, then the
+            // check: both under the review's deadline.
+            let checked = async {
+                let _place = state.tenants.place(namespace).await;
+                state.engine.check_with(image, creds).await
+            };
+            match tokio::time::timeout_at(deadline, checked).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
                     let reason = format!("verification did not finish within {:?}", state.deadline);
