@@ -38,16 +38,7 @@ fn index(manifests: Vec<Value>) -> Reply {
 }
 
 fn webhook(env: &Env, registry: &str) -> Webhook {
-    env.nv2(&[
-        "keygen",
-        "--cn",
-        "localhost",
-        "-k",
-        "key.pem",
-        "-c",
-        "cert.pem",
-    ])
-    .ok();
+    env.keygen("localhost", "key.pem", "cert.pem");
     let dir = env.path("trust");
     let policy = json!({"version": "1.0", "trustPolicies": [
         {"name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
@@ -189,16 +180,7 @@ fn a_cli_command_ends_within_its_deadline() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let env = Env::new();
-    env.nv2(&[
-        "keygen",
-        "--cn",
-        "localhost",
-        "-k",
-        "key.pem",
-        "-c",
-        "cert.pem",
-    ])
-    .ok();
+    env.keygen("localhost", "key.pem", "cert.pem");
     let started = Instant::now();
     let target = format!("docker://127.0.0.1:{port}/slow:v1");
     env.nv2(&[

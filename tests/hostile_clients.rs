@@ -21,16 +21,7 @@ const HONEST: &str = "localhost:1/honest:v1";
 /// answered without a registry) and verifies everything else strictly.
 fn webhook(extra: &[&str]) -> (Env, Webhook) {
     let env = Env::new();
-    env.nv2(&[
-        "keygen",
-        "--cn",
-        "localhost",
-        "-k",
-        "key.pem",
-        "-c",
-        "cert.pem",
-    ])
-    .ok();
+    env.keygen("localhost", "key.pem", "cert.pem");
     let dir = env.path("trust");
     let policy = json!({"version": "1.0", "trustPolicies": [
         {"name": "honest", "registryScopes": ["localhost:1/honest"], "signatureVerification": {"level": "skip"}},

@@ -92,8 +92,7 @@ fn world() -> World {
     env.umoci_image("hello", "dev", "a");
     env.umoci_image("hello", "other", "b");
     for (k, c) in [("key.pem", "cert.pem"), ("evil.pem", "evil-cert.pem")] {
-        env.nv2(&["keygen", "--cn", "localhost", "-k", k, "-c", c])
-            .ok();
+        env.keygen("localhost", k, c);
     }
     let reg = TestRegistry::start(Auth::None);
     let proxy = Proxy::start(reg.port);

@@ -29,9 +29,14 @@ impl Tenants {
             if map.len() > 1024 {
                 map.retain(|_, s| Arc::strong_count(s) > 1);
             }
-            map.entry(namespace.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(IMAGES_PER_NAMESPACE)))
-                .clone()
+            // Look up before inserting: no allocation on the warm path.
+            match map.get(namespace) {
+                Some(s) => s.clone(),
+                None => map
+                    .entry(namespace.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(IMAGES_PER_NAMESPACE)))
+                    .clone(),
+            }
         };
         semaphore.acquire_owned().await.ok()
     }

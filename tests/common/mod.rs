@@ -93,6 +93,13 @@ impl Env {
         std::fs::read(self.path(name)).expect("read")
     }
 
+    /// `nv2 keygen --cn CN -k KEY -c CERT` (an RSA key and self-signed certificate).
+    #[allow(dead_code)]
+    pub fn keygen(&self, cn: &str, key: &str, cert: &str) {
+        self.nv2(&["keygen", "--cn", cn, "-k", key, "-c", cert])
+            .ok();
+    }
+
     /// Runs `nv2 args…` in the scratch directory.
     pub fn nv2(&self, args: &[&str]) -> Run {
         self.nv2_stdin(args, None)
