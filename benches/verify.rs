@@ -4,12 +4,12 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nv2::oci::digest::Digest;
-use nv2::signature::cert::Certificate;
-use nv2::signature::crypto::{Algorithm, SigningKey};
-use nv2::signature::envelope::{Envelope, SignedContent, Signer};
-use nv2::signature::trust::TrustMaterial;
-use nv2::verify::pipeline::{Identities, Requirements, Subject, verify_envelope};
+use nv2::oci::Digest;
+use nv2::signature::Certificate;
+use nv2::signature::TrustMaterial;
+use nv2::signature::{Algorithm, SigningKey};
+use nv2::signature::{Envelope, SignedContent, Signer};
+use nv2::verify::{Identities, Requirements, Subject, verify_envelope};
 use rcgen::{CertificateParams, KeyPair};
 
 struct Fixture {
@@ -66,7 +66,7 @@ fn benches(c: &mut Criterion) {
     for (name, key, alg) in cases {
         let f = fixture(key, alg, false);
         let env = Envelope::parse(&f.envelope_bytes).unwrap();
-        let sig = nv2::signature::envelope::decode_base64(&env.signatures()[0].sig).unwrap();
+        let sig = nv2::signature::decode_base64(&env.signatures()[0].sig).unwrap();
         let key = f.cert.public_key().clone();
         c.bench_function(&format!("signature verify {name}"), |b| {
             b.iter(|| {

@@ -43,25 +43,25 @@ type Inner<K, V> = Cache<
 >;
 
 /// Keyed values that expire; at most about `capacity` entries (or weight) are kept.
-pub struct TtlCache<K, V> {
+pub(crate) struct TtlCache<K, V> {
     inner: Inner<K, V>,
 }
 
 /// Whether a lookup was served from the cache (or joined one in flight).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     Hit,
     Miss,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self::weighted(capacity, capacity as u64, |_| 1)
     }
 
     /// At most `weight` in all, as `weigh` weighs values (e.g. bytes), for
     /// about `items` entries.
-    pub fn weighted(items: usize, weight: u64, weigh: fn(&V) -> u64) -> Self {
+    pub(crate) fn weighted(items: usize, weight: u64, weigh: fn(&V) -> u64) -> Self {
         TtlCache {
             inner: Cache::with(
                 items.max(1),
@@ -75,7 +75,7 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
 
     /// The value for `key`, computing it with `compute` when absent or
     /// expired; `ttl` says how long a computed value stays.
-    pub async fn get_or_compute<F, Fut>(
+    pub(crate) async fn get_or_compute<F, Fut>(
         &self,
         key: K,
         compute: F,
@@ -122,26 +122,20 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
 
     /// Entries held (fresh or expired, not yet evicted); computations in
     /// flight are not counted.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.inner.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The bound on entries (or on their weight).
-    pub fn capacity(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> u64 {
         self.inner.capacity()
     }
 
     /// The weight held (the entry count, unless weighted).
-    pub fn weight(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn weight(&self) -> u64 {
         self.inner.weight()
-    }
-
-    pub fn clear(&self) {
-        self.inner.clear();
     }
 }
 

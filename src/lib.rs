@@ -14,10 +14,12 @@
 //!
 //! [`cache`], [`io`] and [`time`] are small shared utilities.
 
+#![warn(unreachable_pub)]
+
 pub mod admission;
-pub mod cache;
+pub(crate) mod cache;
 pub mod cli;
-pub mod io;
+pub(crate) mod io;
 pub mod oci;
 pub mod policy;
 pub mod signature;

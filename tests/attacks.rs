@@ -3,14 +3,14 @@
 //! has a control that must verify, so a check that simply fails everything
 //! cannot pass here.
 
-use nv2::oci::digest::Digest;
-use nv2::signature::cert::Certificate;
-use nv2::signature::crypto::{Algorithm, SigningKey};
-use nv2::signature::dn::Name;
-use nv2::signature::envelope::{Envelope, SignedContent, Signer};
-use nv2::signature::trust::TrustMaterial;
-use nv2::verify::pipeline::{Identities, Requirements, Subject, Verdict, verify_envelope};
-use nv2::verify::remote::{Discovered, FoundSignature, MAX_IMAGE_SIGNATURES, verify_found};
+use nv2::oci::Digest;
+use nv2::signature::Certificate;
+use nv2::signature::Name;
+use nv2::signature::TrustMaterial;
+use nv2::signature::{Algorithm, SigningKey};
+use nv2::signature::{Envelope, SignedContent, Signer};
+use nv2::verify::{Discovered, FoundSignature, MAX_IMAGE_SIGNATURES, verify_found};
+use nv2::verify::{Identities, Requirements, Subject, Verdict, verify_envelope};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, GeneralSubtree, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, NameConstraints,
@@ -238,7 +238,7 @@ fn a_ca_root_must_be_a_ca_that_may_issue_and_be_valid_now() {
     let signer = self_signed(leaf_params("not a ca", &["registry.example.com"]));
     let err = TrustMaterial::new(vec![], vec![signer.cert.clone()]).unwrap_err();
     assert!(
-        matches!(&err, nv2::signature::trust::TrustError::NotACa { subject } if subject.contains("not a ca")),
+        matches!(&err, nv2::signature::TrustError::NotACa { subject } if subject.contains("not a ca")),
         "{err}"
     );
     assert!(err.to_string().contains("cannot be a CA root"), "{err}");
@@ -412,7 +412,7 @@ fn the_work_one_image_can_cause_is_bounded() {
             .map(|(i, env)| FoundSignature {
                 manifest_digest: format!("sha256:{i:064x}"),
                 created: None,
-                envelope: Ok(nv2::signature::format::SignatureEnvelope::Nv2(env)),
+                envelope: Ok(nv2::signature::SignatureEnvelope::Nv2(env)),
             })
             .collect(),
         truncated: false,
@@ -451,7 +451,7 @@ fn the_work_one_image_can_cause_is_bounded() {
 
 #[test]
 fn padded_referrer_lists_keep_the_signature() {
-    use nv2::oci::client::{Descriptor, MAX_REFERRERS, select_referrers};
+    use nv2::oci::{Descriptor, MAX_REFERRERS, select_referrers};
     let desc = |i: usize, ty: &str| -> Descriptor {
         serde_json::from_value(serde_json::json!({
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -461,7 +461,7 @@ fn padded_referrer_lists_keep_the_signature() {
         }))
         .unwrap()
     };
-    let sig = nv2::oci::artifact::ARTIFACT_TYPE;
+    let sig = nv2::oci::ARTIFACT_TYPE;
     // 150 junk referrers of another type and the same signature 3 times.
     let mut list: Vec<Descriptor> = (0..150).map(|i| desc(i, "application/junk")).collect();
     list.extend((0..3).map(|_| desc(1000, sig)));

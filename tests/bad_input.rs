@@ -5,9 +5,9 @@
 mod common;
 
 use common::Env;
-use nv2::signature::cert::Certificate;
-use nv2::signature::crypto::{Algorithm, SigningKey};
-use nv2::signature::envelope::{Envelope, SignedContent, Signer};
+use nv2::signature::Certificate;
+use nv2::signature::{Algorithm, SigningKey};
+use nv2::signature::{Envelope, SignedContent, Signer};
 use rcgen::{CertificateParams, KeyPair};
 
 /// A layout, its manifest, and a keygen RSA key + cert.
@@ -26,7 +26,7 @@ fn setup() -> (Env, String, u64) {
         "cert.pem",
     ])
     .ok();
-    let digest = nv2::oci::digest::Digest::of(&m.raw_stdout).to_string();
+    let digest = nv2::oci::Digest::of(&m.raw_stdout).to_string();
     (env, digest, m.raw_stdout.len() as u64)
 }
 
@@ -267,7 +267,7 @@ fn tampered_content_and_pretty_printing_fail() {
 #[test]
 fn digest_and_size_must_match_the_target() {
     let (env, digest, size) = setup();
-    let other = nv2::oci::digest::Digest::of(b"other").to_string();
+    let other = nv2::oci::Digest::of(b"other").to_string();
     env.write("d.nv2", kid_signed(&env, &content(&other, size)));
     verify(&env, "d.nv2").fails(
         1,

@@ -10,8 +10,8 @@ use http::{Request, Response};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::client::Body;
-use nv2::admission::configmaps::{PolicySink, build_policy, watch_configmaps};
-use nv2::policy::document::TrustPolicy;
+use nv2::admission::{PolicySink, build_policy, watch_configmaps};
+use nv2::policy::TrustPolicy;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -269,7 +269,7 @@ fn build_policy_checks_every_configmap() {
     for (cms, needle) in cases {
         // A missing store is not an error of the documents: it withdraws trust.
         let err = build_policy(cms.iter())
-            .and_then(nv2::policy::document::TrustPolicy::complete)
+            .and_then(nv2::policy::TrustPolicy::complete)
             .unwrap_err();
         assert!(err.contains(needle), "{needle}: {err}");
     }

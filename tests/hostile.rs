@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::standin::{Reply, StandIn, manifest};
 use common::webhook::{TlsMaterial, tls_material};
-use nv2::oci::client::{
-    AuthHost, AuthStore, Credentials, Registry, RegistryError, RegistryOptions,
-};
-use nv2::oci::reference::Reference;
+use nv2::oci::Reference;
+use nv2::oci::{AuthHost, AuthStore, Credentials, Registry, RegistryError, RegistryOptions};
 
 const USER: &str = "bob";
 const PASSWORD: &str = "s3cret-pw";
@@ -344,7 +342,7 @@ fn redirects_carry_no_credentials_across_hosts_and_say_little() {
         .block_on(registry.get_manifest(&wrong))
         .unwrap_err()
         .to_string();
-    let internal = nv2::oci::digest::Digest::of(b"the internal service's answer").to_string();
+    let internal = nv2::oci::Digest::of(b"the internal service's answer").to_string();
     assert!(text.contains("which gave no usable answer"), "{text}");
     assert!(!text.contains(&internal[7..19]), "{text}");
 }
@@ -378,7 +376,7 @@ fn other_requests_do_not_follow_redirects() {
     let reg = StandIn::http(move |_| Reply::redirect(&l));
     let registry = Registry::new(options(&reg.host(), None)).unwrap();
     let r = reference(&reg.host(), "app");
-    let subject = nv2::oci::digest::Digest::of(b"x");
+    let subject = nv2::oci::Digest::of(b"x");
     let err = runtime()
         .block_on(registry.referrers(&r, &subject, "application/vnd.cncf.notary.signature"))
         .unwrap_err()

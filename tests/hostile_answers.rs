@@ -21,7 +21,7 @@ const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.v2.signature";
 fn descriptor(bytes: &[u8], embed: bool, declared: Option<u64>) -> Value {
     let mut d = json!({
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": nv2::oci::digest::Digest::of(bytes).to_string(),
+        "digest": nv2::oci::Digest::of(bytes).to_string(),
         "size": declared.unwrap_or(bytes.len() as u64),
         "artifactType": ARTIFACT_TYPE,
     });
@@ -120,7 +120,7 @@ fn registry_text_is_bounded_in_messages_logs_and_caches() {
             c["image"] = json!(format!(
                 "{}/again{i}@sha256:{}",
                 reg.host(),
-                nv2::oci::digest::Digest::of(
+                nv2::oci::Digest::of(
                     format!("{i}{}", Instant::now().elapsed().as_nanos()).as_bytes()
                 )
                 .hex()
@@ -160,8 +160,8 @@ fn the_download_budget_charges_what_may_be_read() {
     let resp = wh.review("/validate", &pod(&[image]));
     assert_eq!(resp["allowed"], false);
     let n = fetched.load(Ordering::SeqCst);
-    let most = (nv2::verify::remote::MAX_IMAGE_SIGNATURE_BYTES
-        / nv2::verify::remote::MAX_SIGNATURE_MANIFEST) as usize;
+    let most =
+        (nv2::verify::MAX_IMAGE_SIGNATURE_BYTES / nv2::verify::MAX_SIGNATURE_MANIFEST) as usize;
     assert!(
         n <= most + 4,
         "{n} signature manifests fetched for one image (budget allows {most})"

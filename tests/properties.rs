@@ -8,14 +8,14 @@
 //! `PROPTEST_CASES=20000 cargo test --release --test properties`.
 
 use base64::Engine;
-use nv2::oci::digest::Digest;
-use nv2::oci::reference::Reference;
-use nv2::signature::cert::Certificate;
-use nv2::signature::crypto::{Algorithm, SigningKey};
-use nv2::signature::dn::Name;
-use nv2::signature::envelope::{Envelope, SignedContent, Signer};
-use nv2::signature::trust::TrustMaterial;
-use nv2::verify::pipeline::{Identities, Requirements, Subject, verify_envelope};
+use nv2::oci::Digest;
+use nv2::oci::Reference;
+use nv2::signature::Certificate;
+use nv2::signature::Name;
+use nv2::signature::TrustMaterial;
+use nv2::signature::{Algorithm, SigningKey};
+use nv2::signature::{Envelope, SignedContent, Signer};
+use nv2::verify::{Identities, Requirements, Subject, verify_envelope};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -102,7 +102,7 @@ proptest! {
 
     #[test]
     fn trust_policies_parse_without_panic(input in ".{0,200}") {
-        let _ = nv2::policy::document::TrustPolicy::parse(input.as_bytes(), &Default::default());
+        let _ = nv2::policy::TrustPolicy::parse(input.as_bytes(), &Default::default());
     }
 
     #[test]
@@ -117,12 +117,12 @@ proptest! {
             "name": "p", "registryScopes": scopes,
             "signatureVerification": {"level": level, "override": over},
             "trustStores": stores, "trustedIdentities": ids}]});
-        let _ = nv2::policy::document::TrustPolicy::parse(doc.to_string().as_bytes(), &Default::default());
+        let _ = nv2::policy::TrustPolicy::parse(doc.to_string().as_bytes(), &Default::default());
     }
 
     #[test]
     fn admission_reviews_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let _ = nv2::admission::review::parse_review(&bytes);
+        let _ = nv2::admission::parse_review(&bytes);
     }
 
     #[test]
@@ -132,8 +132,8 @@ proptest! {
         let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u", "kind": {"group": kind.0, "version": "v1", "kind": kind.1},
                         "operation": "CREATE", "object": object}});
-        let req = nv2::admission::review::parse_review(review.to_string().as_bytes()).unwrap();
-        let _ = nv2::admission::review::scope(&req);
+        let req = nv2::admission::parse_review(review.to_string().as_bytes()).unwrap();
+        let _ = nv2::admission::scope(&req);
     }
 
     #[test]

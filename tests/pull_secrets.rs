@@ -12,15 +12,15 @@ use common::Env;
 use common::registry::{Auth, TestRegistry};
 use http::{Request, Response};
 use kube::client::Body;
-use nv2::admission::engine::{CacheTtls, Decision, Engine};
-use nv2::oci::client::{Credentials, DockerConfig, RegistryOptions};
+use nv2::admission::{CacheTtls, Decision, Engine};
+use nv2::oci::{Credentials, DockerConfig, RegistryOptions};
 use serde_json::json;
 
 #[tokio::test]
 async fn pull_secrets_of_the_pod_and_its_service_account_are_read() {
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(svc, "team-a");
-    let reader = nv2::admission::pull_secrets::PullSecrets::new(client, Duration::from_secs(30));
+    let reader = nv2::admission::PullSecrets::new(client, Duration::from_secs(30));
     let server = tokio::spawn(async move {
         let mut seen = Vec::new();
         for _ in 0..3 {
@@ -116,7 +116,7 @@ fn one_tenants_credentials_never_lend_a_verdict_to_another() {
         ..RegistryOptions::default()
     };
     let engine = Engine::new(options, CacheTtls::default(), None).unwrap();
-    engine.set_policy(nv2::policy::document::TrustPolicy::load_dir(&trust).unwrap());
+    engine.set_policy(nv2::policy::TrustPolicy::load_dir(&trust).unwrap());
     let image = format!("{}/private:v1", reg.host);
     let tenant = |user: &str, pw: &str| {
         let auth = B64.encode(format!("{user}:{pw}"));

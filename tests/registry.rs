@@ -29,7 +29,7 @@ fn setup() -> Env {
 
 fn digest_of_layout(env: &Env, tag: &str) -> String {
     let m = env.nv2(&["manifest", &format!("oci-layout:./hello:{tag}")]);
-    nv2::oci::digest::Digest::of(&m.raw_stdout).to_string()
+    nv2::oci::Digest::of(&m.raw_stdout).to_string()
 }
 
 /// Signs hello:dev, copies it to `repo:v1.0`, pushes and links the signature.
@@ -323,7 +323,7 @@ fn oci_index_images_are_signed_as_a_whole() {
         })
         .collect();
     let multi = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children})).unwrap();
-    let digest = nv2::oci::digest::Digest::of(&multi);
+    let digest = nv2::oci::Digest::of(&multi);
     std::fs::write(layout.join("blobs/sha256").join(digest.hex()), &multi).unwrap();
     let mut top = index_json.clone();
     top["manifests"].as_array_mut().unwrap().push(serde_json::json!({

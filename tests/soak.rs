@@ -21,10 +21,10 @@ use common::proxy::{Chaos, Proxy};
 use common::registry::{Auth, TestRegistry};
 use common::webhook::{Webhook, write_trust_dir};
 use futures_util::StreamExt;
-use nv2::oci::digest::Digest;
-use nv2::signature::cert::Certificate;
-use nv2::signature::crypto::{Algorithm, SigningKey};
-use nv2::signature::envelope::{Envelope, SignedContent, Signer};
+use nv2::oci::Digest;
+use nv2::signature::Certificate;
+use nv2::signature::{Algorithm, SigningKey};
+use nv2::signature::{Envelope, SignedContent, Signer};
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(2);

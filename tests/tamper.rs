@@ -3,12 +3,12 @@
 //! verify — never pass, never panic. Likewise every truncation of an
 //! AdmissionReview must be refused without a panic.
 
-use nv2::oci::digest::Digest;
-use nv2::signature::cert::Certificate;
-use nv2::signature::crypto::{Algorithm, SigningKey};
-use nv2::signature::envelope::{Envelope, SignedContent, Signer};
-use nv2::signature::trust::TrustMaterial;
-use nv2::verify::pipeline::{Identities, Requirements, Subject, verify_envelope};
+use nv2::oci::Digest;
+use nv2::signature::Certificate;
+use nv2::signature::TrustMaterial;
+use nv2::signature::{Algorithm, SigningKey};
+use nv2::signature::{Envelope, SignedContent, Signer};
+use nv2::verify::{Identities, Requirements, Subject, verify_envelope};
 
 fn fixture(chain: bool) -> (Vec<u8>, TrustMaterial, Subject) {
     fixture_with(chain, nv2::time::now() + 3600)
@@ -49,11 +49,7 @@ fn fixture_with(chain: bool, exp: i64) -> (Vec<u8>, TrustMaterial, Subject) {
     )
 }
 
-fn verdict(
-    bytes: &[u8],
-    trust: &TrustMaterial,
-    subject: &Subject,
-) -> Option<nv2::verify::pipeline::Verdict> {
+fn verdict(bytes: &[u8], trust: &TrustMaterial, subject: &Subject) -> Option<nv2::verify::Verdict> {
     let env = Envelope::parse(bytes).ok()?;
     let req = Requirements {
         trust,
@@ -122,11 +118,11 @@ fn truncated_admission_reviews_are_refused() {
     ))
     .unwrap();
     let bytes = text.as_bytes();
-    assert!(nv2::admission::review::parse_review(bytes).is_ok());
+    assert!(nv2::admission::parse_review(bytes).is_ok());
     for len in 0..bytes.len() - 2 {
         // Only the closing braces and newline may go before the JSON is incomplete.
         let cut = &bytes[..len];
-        if let Ok(req) = nv2::admission::review::parse_review(cut) {
+        if let Ok(req) = nv2::admission::parse_review(cut) {
             panic!("a truncated review parsed: {} bytes, uid {}", len, req.uid);
         }
     }
@@ -202,7 +198,7 @@ fn x5c_fields_cannot_override_a_pinned_certificate() {
     );
     let trust = TrustMaterial::new(vec![pinned], vec![]).unwrap();
     let identities = Identities::Subjects(vec![
-        nv2::signature::dn::Name::parse_rfc4514("CN=trusted release").unwrap(),
+        nv2::signature::Name::parse_rfc4514("CN=trusted release").unwrap(),
     ]);
     let req = Requirements {
         trust: &trust,

@@ -110,7 +110,7 @@ fn signed_pod_is_allowed_and_pinned() {
         format!("{}/hello-world:v1.0@{}", w.reg.host, w.digest)
     );
     // The pinned reference is a valid reference to the verified digest.
-    let r = nv2::oci::reference::Reference::parse(pinned).unwrap();
+    let r = nv2::oci::Reference::parse(pinned).unwrap();
     assert_eq!(r.digest().unwrap().as_str(), w.digest);
     assert!(
         resp["auditAnnotations"]["verified-images"]

@@ -21,9 +21,9 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use crate::policy::document::{Stores, TrustInputs, TrustPolicy};
 use crate::signature::cert::Certificate;
 
-pub const POLICY_LABEL: &str = "nv2.io/trust-policy";
-pub const STORE_LABEL: &str = "nv2.io/trust-store";
-pub const POLICY_KEY: &str = "trustpolicy.json";
+pub(crate) const POLICY_LABEL: &str = "nv2.io/trust-policy";
+pub(crate) const STORE_LABEL: &str = "nv2.io/trust-store";
+pub(crate) const POLICY_KEY: &str = "trustpolicy.json";
 
 /// Receives each rebuilt configuration, or why it could not be built.
 pub trait PolicySink: Send + Sync {
@@ -41,7 +41,7 @@ pub fn build_policy<'a>(
 /// ConfigMap that cannot be read (bad label value, malformed PEM) trusts
 /// nothing and is named in `problems`; problems of the policy ConfigMap are
 /// the document's error.
-pub fn trust_inputs<'a>(configmaps: impl IntoIterator<Item = &'a ConfigMap>) -> TrustInputs {
+pub(crate) fn trust_inputs<'a>(configmaps: impl IntoIterator<Item = &'a ConfigMap>) -> TrustInputs {
     let mut policy: Option<(&str, &[u8])> = None;
     let mut document_error = None;
     let mut stores = Stores::new();
@@ -172,7 +172,7 @@ pub async fn watch_configmaps(api: Api<ConfigMap>, sink: Arc<dyn PolicySink>) {
 }
 
 /// The namespace the webhook runs in: `--namespace`, else the service account's.
-pub fn own_namespace(flag: Option<&str>) -> Result<String, String> {
+pub(crate) fn own_namespace(flag: Option<&str>) -> Result<String, String> {
     if let Some(ns) = flag {
         return Ok(ns.to_owned());
     }

@@ -36,7 +36,7 @@ impl Decision {
 
 /// The longest message of one image's decision, in bytes: it is cached,
 /// logged and sent to the API server, and quotes what registries answered.
-pub const MAX_MESSAGE: usize = 2048;
+pub(crate) const MAX_MESSAGE: usize = 2048;
 
 fn bounded(message: String) -> String {
     if message.len() <= MAX_MESSAGE {
@@ -47,7 +47,7 @@ fn bounded(message: String) -> String {
 
 /// Verification could not run (registry error, deadline, unreadable pull
 /// secrets): an audit-like level warns, any other denies.
-pub fn when_unverifiable(audit: bool, reason: String) -> Decision {
+pub(crate) fn when_unverifiable(audit: bool, reason: String) -> Decision {
     let reason = bounded(reason);
     if audit {
         Decision::Warn(reason)
@@ -61,7 +61,7 @@ pub fn when_unverifiable(audit: bool, reason: String) -> Decision {
 /// - none passes, under an audit-like level, and no signature fails
 ///   integrity → warn (audit never admits tampering);
 /// - otherwise → deny, with every signature's reason.
-pub fn for_verdict(level: &Level, verdict: &RemoteVerdict) -> Decision {
+pub(crate) fn for_verdict(level: &Level, verdict: &RemoteVerdict) -> Decision {
     if verdict.passes(&level.enforced()) {
         if verdict.is_verified() {
             return Decision::Allow;

@@ -9,19 +9,19 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Images one namespace may have in verification at once.
-pub const IMAGES_PER_NAMESPACE: usize = 8;
+pub(crate) const IMAGES_PER_NAMESPACE: usize = 8;
 
 /// One semaphore per namespace, created on first use and dropped when no
 /// review of that namespace holds it.
 #[derive(Default)]
-pub struct Tenants {
+pub(crate) struct Tenants {
     by_namespace: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Tenants {
     /// Waits for one of `namespace`'s places; the place is held as long as
     /// the returned permit lives.
-    pub async fn place(&self, namespace: &str) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn place(&self, namespace: &str) -> Option<OwnedSemaphorePermit> {
         let semaphore = {
             let mut map = self.by_namespace.lock().unwrap_or_else(|p| p.into_inner());
             // Forget namespaces nobody waits on (the map stays as small as

@@ -27,7 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::MAX_BODY;
 
 /// The first this many bytes of each body come from the small lane.
-pub const SMALL_BODY: usize = 64 << 10;
+pub(crate) const SMALL_BODY: usize = 64 << 10;
 
 /// How much the webhook's clients may hold.
 #[derive(Clone, Copy, Debug)]
@@ -87,19 +87,19 @@ impl Budgets {
 }
 
 /// One connection: its slot, and the bytes its requests may buffer together.
-pub struct Conn {
+pub(crate) struct Conn {
     _slot: OwnedSemaphorePermit,
     bytes: Arc<Semaphore>,
 }
 
 /// Admits a connection only while there is a slot for it (before TLS).
 #[derive(Clone)]
-pub struct LimitAcceptor {
+pub(crate) struct LimitAcceptor {
     budgets: Arc<Budgets>,
 }
 
 impl LimitAcceptor {
-    pub fn new(budgets: Arc<Budgets>) -> Self {
+    pub(crate) fn new(budgets: Arc<Budgets>) -> Self {
         LimitAcceptor { budgets }
     }
 }
@@ -130,7 +130,7 @@ impl<I, S> axum_server::accept::Accept<I, S> for LimitAcceptor {
 
 /// A connection's service: puts the [`Conn`] into each request's extensions.
 #[derive(Clone)]
-pub struct ConnService<S> {
+pub(crate) struct ConnService<S> {
     inner: S,
     conn: Arc<Conn>,
 }
@@ -154,14 +154,14 @@ where
 }
 
 /// A body read whole, with the budget it holds until dropped.
-pub struct Buffered {
+pub(crate) struct Buffered {
     pub bytes: Vec<u8>,
     _reserved: Vec<OwnedSemaphorePermit>,
 }
 
 /// Why a body was not read; each is a one-line answer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     #[error("request body over the {MAX_BODY}-byte limit")]
     TooLarge,
     #[error("request bodies on this connection together exceed {MAX_BODY} bytes")]
@@ -175,7 +175,7 @@ pub enum BodyError {
 }
 
 impl BodyError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             BodyError::TooLarge | BodyError::ConnectionFull => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -186,7 +186,10 @@ impl BodyError {
 }
 
 /// Reads `req`'s body within the read timeout and the byte budgets.
-pub async fn read_body(budgets: &Budgets, req: Request<Body>) -> Result<Buffered, BodyError> {
+pub(crate) async fn read_body(
+    budgets: &Budgets,
+    req: Request<Body>,
+) -> Result<Buffered, BodyError> {
     let conn = req.extensions().get::<Arc<Conn>>().cloned();
     let declared = req
         .headers()
@@ -256,7 +259,7 @@ fn reserve(budget: &Arc<Semaphore>, n: usize) -> Option<OwnedSemaphorePermit> {
 }
 
 /// Applies the limits to hyper's HTTP/1 and HTTP/2 settings.
-pub fn configure<A>(
+pub(crate) fn configure<A>(
     server: &mut axum_server::Server<std::net::SocketAddr, A>,
     limits: &ServerLimits,
 ) {

@@ -21,7 +21,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// At most this many registry hosts get their own label value.
-pub const MAX_HOST_LABELS: usize = 64;
+pub(crate) const MAX_HOST_LABELS: usize = 64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AdmissionLabels {
@@ -31,7 +31,7 @@ struct AdmissionLabels {
 }
 
 /// The `kind` label: a kind nv2 checks, else `other`.
-pub fn kind_label(kind: &str) -> &'static str {
+pub(crate) fn kind_label(kind: &str) -> &'static str {
     const KINDS: [&str; 8] = [
         "Pod",
         "Deployment",
@@ -46,7 +46,7 @@ pub fn kind_label(kind: &str) -> &'static str {
 }
 
 /// The `operation` label: an admission operation, else `other`.
-pub fn operation_label(operation: &str) -> &'static str {
+pub(crate) fn operation_label(operation: &str) -> &'static str {
     ["CREATE", "UPDATE", "DELETE", "CONNECT"]
         .into_iter()
         .find(|o| *o == operation)
@@ -62,7 +62,7 @@ fn decision_label(decision: &str) -> &'static str {
 }
 
 /// The `status` label: common statuses as numbers, others as their class.
-pub fn status_label(status: Option<u16>) -> &'static str {
+pub(crate) fn status_label(status: Option<u16>) -> &'static str {
     const KNOWN: [(u16, &str); 20] = [
         (200, "200"),
         (201, "201"),

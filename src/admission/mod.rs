@@ -5,14 +5,19 @@
 //! Routes: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`
 //! (ready once a valid trust policy is loaded), `GET /metrics`.
 
-pub mod configmaps;
-pub mod decision;
-pub mod engine;
-pub mod fairness;
-pub mod limits;
-pub mod metrics;
-pub mod pull_secrets;
-pub mod review;
+pub(crate) mod configmaps;
+pub(crate) mod decision;
+pub(crate) mod engine;
+pub(crate) mod fairness;
+pub(crate) mod limits;
+pub(crate) mod metrics;
+pub(crate) mod pull_secrets;
+pub(crate) mod review;
+
+pub use configmaps::{PolicySink, build_policy, watch_configmaps};
+pub use engine::{CacheTtls, Decision, Engine};
+pub use pull_secrets::PullSecrets;
+pub use review::{parse_review, scope};
 mod sources;
 
 use std::net::SocketAddr;
@@ -27,11 +32,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
 
-use crate::admission::engine::{CacheTtls, Decision, Engine, ImageOutcome};
+use crate::admission::engine::ImageOutcome;
 use crate::oci::client::RegistryOptions;
 use limits::{Budgets, ServerLimits};
 use metrics::Metrics;
-use review::{Scope, allow_json, decide, parse_review, response_json, scope};
+use review::{Scope, allow_json, decide, response_json};
 
 /// Request bodies over this are refused (413).
 pub const MAX_BODY: usize = 3 << 20;

@@ -17,11 +17,11 @@ pub struct PullSecrets {
 }
 
 /// Pull secrets read for one workload at most (pod's and service account's).
-pub const MAX_PULL_SECRETS: usize = 32;
+pub(crate) const MAX_PULL_SECRETS: usize = 32;
 /// Bytes of parsed pull secrets the cache holds at most: a pod author chooses
 /// the secret names, so distinct lists of names must not each keep a copy of
 /// a large secret without bound.
-pub const PULL_SECRET_CACHE_BYTES: u64 = 16 << 20;
+pub(crate) const PULL_SECRET_CACHE_BYTES: u64 = 16 << 20;
 
 type Configs = Result<Vec<crate::oci::client::DockerConfig>, String>;
 

@@ -203,13 +203,13 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, String> {
 
 /// The most a deny message may take, in bytes (every image's reason is
 /// already bounded; this bounds a request naming many images).
-pub const MAX_RESPONSE_MESSAGE: usize = 16 << 10;
+pub(crate) const MAX_RESPONSE_MESSAGE: usize = 16 << 10;
 /// At most this many warnings, each at most [`MAX_WARNING`] bytes.
-pub const MAX_WARNINGS: usize = 16;
-pub const MAX_WARNING: usize = 1024;
+pub(crate) const MAX_WARNINGS: usize = 16;
+pub(crate) const MAX_WARNING: usize = 1024;
 
 /// The decision for a whole request.
-pub struct Response {
+pub(crate) struct Response {
     pub allowed: bool,
     pub message: Option<String>,
     pub warnings: Vec<String>,
@@ -220,7 +220,7 @@ pub struct Response {
 /// Combines per-image outcomes: deny when any image is denied (listing each
 /// with its reason), warn for warnings, and with `pin` a JSONPatch pinning
 /// every verified image to its digest.
-pub fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Response {
+pub(crate) fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool) -> Response {
     let mut denied = Vec::new();
     let mut warnings = Vec::new();
     let mut verified = Vec::new();
@@ -303,7 +303,7 @@ fn verified_name(image: &str, digest: &crate::oci::digest::Digest) -> String {
 }
 
 /// The AdmissionReview response JSON; `patch` as the base64 string the API server expects.
-pub fn response_json(uid: &str, r: &Response) -> Value {
+pub(crate) fn response_json(uid: &str, r: &Response) -> Value {
     let mut resp = json!({"uid": uid, "allowed": r.allowed});
     if let Some(m) = &r.message {
         resp["status"] = json!({"code": 403, "reason": "Forbidden", "message": m});
@@ -323,7 +323,7 @@ pub fn response_json(uid: &str, r: &Response) -> Value {
 }
 
 /// An allow with nothing to say.
-pub fn allow_json(uid: &str) -> Value {
+pub(crate) fn allow_json(uid: &str) -> Value {
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, "allowed": true}})
 }
 

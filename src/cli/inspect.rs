@@ -8,7 +8,7 @@ use crate::time::rfc3339;
 
 /// A signature file, described.
 #[derive(Serialize)]
-pub struct Inspection {
+pub(super) struct Inspection {
     pub digest: String,
     pub size: u64,
     pub references: Vec<String>,
@@ -22,7 +22,7 @@ pub struct Inspection {
 }
 
 #[derive(Serialize)]
-pub struct SignatureInfo {
+pub(super) struct SignatureInfo {
     pub typ: String,
     pub alg: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,7 +33,7 @@ pub struct SignatureInfo {
 }
 
 #[derive(Serialize)]
-pub struct CertificateInfo {
+pub(super) struct CertificateInfo {
     pub subject: String,
     pub issuer: String,
     pub names: Vec<String>,
@@ -45,7 +45,7 @@ pub struct CertificateInfo {
 }
 
 impl CertificateInfo {
-    pub fn of(c: &Certificate) -> Self {
+    pub(super) fn of(c: &Certificate) -> Self {
         CertificateInfo {
             subject: c.subject().to_owned(),
             issuer: c.issuer().to_owned(),
@@ -64,7 +64,7 @@ fn time_field(t: i64) -> Option<String> {
 }
 
 /// Describes `env` without verifying it.
-pub fn inspect(env: &Envelope) -> Inspection {
+pub(super) fn inspect(env: &Envelope) -> Inspection {
     let s = env.signed();
     let signatures = env
         .signatures()

@@ -20,18 +20,18 @@ use crate::oci::digest::Digest;
 /// `artifactType` of an nv2 signature.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.v2.signature";
 /// Media type of the `.nv2` layer.
-pub const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.cncf.notary.v2.signature+json";
+pub(crate) const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.cncf.notary.v2.signature+json";
 /// The empty config of OCI 1.1 artifacts.
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub const EMPTY_CONFIG: &[u8] = b"{}";
+pub(crate) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub(crate) const EMPTY_CONFIG: &[u8] = b"{}";
 /// The 2020 prototype's config media type (the config blob is the signature).
-pub const PROTOTYPE_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.notary.config.v2+json";
-pub const CREATED: &str = "org.opencontainers.image.created";
+pub(crate) const PROTOTYPE_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.notary.config.v2+json";
+pub(crate) const CREATED: &str = "org.opencontainers.image.created";
 
 /// An OCI image manifest, as far as signature artifacts go. Unknown fields
 /// are kept so that linking preserves everything the pusher wrote.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ArtifactManifest {
+pub(crate) struct ArtifactManifest {
     #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
@@ -51,7 +51,7 @@ pub struct ArtifactManifest {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
-pub fn descriptor_of(media_type: &str, bytes: &[u8], embed: bool) -> Descriptor {
+pub(crate) fn descriptor_of(media_type: &str, bytes: &[u8], embed: bool) -> Descriptor {
     Descriptor {
         media_type: media_type.to_owned(),
         digest: Digest::of(bytes).to_string(),
@@ -64,7 +64,7 @@ pub fn descriptor_of(media_type: &str, bytes: &[u8], embed: bool) -> Descriptor 
 
 impl ArtifactManifest {
     /// The unlinked signature manifest for `.nv2` bytes, created at `created` (RFC 3339).
-    pub fn for_signature(signature: &[u8], created: &str) -> Self {
+    pub(crate) fn for_signature(signature: &[u8], created: &str) -> Self {
         ArtifactManifest {
             schema_version: 2,
             media_type: Some(OCI_MANIFEST.to_owned()),
@@ -76,24 +76,24 @@ impl ArtifactManifest {
         }
     }
 
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(bytes)
             .map_err(|e| format!("not an OCI manifest: {}", e.to_string().replace('\n', " ")))
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// Whether this is an nv2 signature (OCI 1.1 form, or the 2020 prototype's).
-    pub fn is_signature(&self) -> bool {
+    pub(crate) fn is_signature(&self) -> bool {
         self.artifact_type.as_deref() == Some(ARTIFACT_TYPE)
             || self.config.media_type == ARTIFACT_TYPE
             || self.config.media_type == PROTOTYPE_CONFIG_MEDIA_TYPE
     }
 
     /// The descriptor of the blob holding the `.nv2` bytes.
-    pub fn signature_blob(&self) -> Option<&Descriptor> {
+    pub(crate) fn signature_blob(&self) -> Option<&Descriptor> {
         if self.config.media_type == PROTOTYPE_CONFIG_MEDIA_TYPE && self.layers.is_empty() {
             return Some(&self.config);
         }
@@ -102,13 +102,9 @@ impl ArtifactManifest {
             .find(|l| l.media_type == SIGNATURE_MEDIA_TYPE)
     }
 
-    pub fn created(&self) -> Option<&str> {
-        self.annotations.as_ref()?.get(CREATED).map(String::as_str)
-    }
-
     /// The referrers-index entry for this manifest stored as `bytes`, with
     /// the manifest embedded.
-    pub fn index_entry(&self, bytes: &[u8]) -> Descriptor {
+    pub(crate) fn index_entry(&self, bytes: &[u8]) -> Descriptor {
         let mut d = descriptor_of(OCI_MANIFEST, bytes, true);
         d.artifact_type = self
             .artifact_type

@@ -29,7 +29,7 @@ impl ReferenceError {
     }
 }
 
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 
 impl Reference {
     /// Parses `[registry/]repository[:tag][@sha256:…]`; a missing tag and
@@ -172,7 +172,7 @@ fn valid_tag(tag: &str) -> bool {
 /// The registry host as written at the start of `image`, if it names one.
 /// Docker's rule: a first component with '.', ':' or an upper-case letter,
 /// or `localhost`, is a registry host; otherwise the image is on Docker Hub.
-pub fn written_registry(image: &str) -> Option<&str> {
+pub(crate) fn written_registry(image: &str) -> Option<&str> {
     let (first, _) = image.split_once('/')?;
     (first.contains(['.', ':'])
         || first == "localhost"
@@ -189,7 +189,7 @@ pub fn written_registry(image: &str) -> Option<&str> {
 /// that serve Docker Hub's API). A spelling that cannot be made canonical (a trailing dot,
 /// a numeric or hex host that is not a dotted quad, port 0 or > 65535,
 /// non-ASCII) is an error.
-pub fn canonical_host(host: &str) -> Result<String, &'static str> {
+pub(crate) fn canonical_host(host: &str) -> Result<String, &'static str> {
     const MALFORMED: &str = "registry host is malformed";
     if host.is_empty() || host.len() > 255 {
         return Err(MALFORMED);

@@ -14,7 +14,7 @@ use crate::oci::reference::Reference;
 
 /// Why a link could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum LinkError {
+pub(crate) enum LinkError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("existing referrers index {tag} is malformed: {reason}")]
@@ -26,7 +26,7 @@ pub enum LinkError {
 /// when the signature was pushed elsewhere, and keeps the referrers tag index
 /// current when the registry does not handle `subject`. `signature` is the
 /// signature blob's bytes. Returns the linked manifest's digest.
-pub async fn link(
+pub(crate) async fn link(
     client: &Registry,
     sig_repo: &Reference,
     manifest: &ArtifactManifest,

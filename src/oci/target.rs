@@ -14,7 +14,7 @@ use crate::verify::pipeline::Subject;
 
 /// A target as named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// Manifest bytes on standard input.
     Stdin,
     /// `file:PATH`: manifest bytes in a file.
@@ -32,7 +32,7 @@ pub enum Target {
 
 /// Which manifest of an OCI layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LayoutSelector {
+pub(crate) enum LayoutSelector {
     /// The only manifest in `index.json`.
     Only,
     Tag(String),
@@ -41,10 +41,9 @@ pub enum LayoutSelector {
 
 /// A target resolved to its descriptor.
 #[derive(Clone, Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub digest: Digest,
     pub size: Option<u64>,
-    pub media_type: Option<String>,
     /// The exact manifest bytes, when the target had them.
     pub bytes: Option<Vec<u8>>,
     /// The image's canonical `registry/repository`, for a registry target.
@@ -53,18 +52,17 @@ pub struct Resolved {
 
 impl Resolved {
     /// Descriptor of `bytes`, media type from the manifest's own `mediaType`.
-    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
         Resolved {
             digest: Digest::of(&bytes),
             size: Some(bytes.len() as u64),
-            media_type: media_type_of(&bytes),
             bytes: Some(bytes),
             name: None,
         }
     }
 
     /// What a signature must sign.
-    pub fn subject(&self) -> Subject {
+    pub(crate) fn subject(&self) -> Subject {
         Subject {
             digest: self.digest.clone(),
             size: self.size,
@@ -75,7 +73,7 @@ impl Resolved {
 
 /// Why a target cannot be resolved.
 #[derive(Debug, thiserror::Error)]
-pub enum TargetError {
+pub(crate) enum TargetError {
     #[error(
         "unrecognised target {0:?}: expected file:PATH, oci-layout:DIR[:TAG|@DIGEST], sha256:<hex>, docker://REF or oci://REF (or the manifest on stdin)"
     )]
@@ -88,13 +86,11 @@ pub enum TargetError {
     Read { what: String, reason: String },
     #[error("{0}")]
     Layout(String),
-    #[error("target {0} has no manifest bytes here (only a digest)")]
-    NoBytes(String),
 }
 
 impl Target {
     /// Parses a target argument; `None` is stdin.
-    pub fn parse(arg: Option<&str>) -> Result<Self, TargetError> {
+    pub(crate) fn parse(arg: Option<&str>) -> Result<Self, TargetError> {
         let Some(arg) = arg else {
             return Ok(Target::Stdin);
         };
@@ -120,7 +116,7 @@ impl Target {
     }
 
     /// Resolves a local target (everything but `Remote`).
-    pub fn resolve_local(&self) -> Result<Resolved, TargetError> {
+    pub(crate) fn resolve_local(&self) -> Result<Resolved, TargetError> {
         match self {
             Target::Stdin => {
                 let bytes =
@@ -148,7 +144,6 @@ impl Target {
             Target::Digest(d) => Ok(Resolved {
                 digest: d.clone(),
                 size: None,
-                media_type: None,
                 bytes: None,
                 name: None,
             }),
@@ -160,7 +155,7 @@ impl Target {
 }
 
 /// The `mediaType` field of a manifest, if it has one.
-pub fn media_type_of(bytes: &[u8]) -> Option<String> {
+pub(crate) fn media_type_of(bytes: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct MediaType {
         #[serde(rename = "mediaType")]
@@ -199,8 +194,9 @@ struct LayoutIndex {
 
 #[derive(Deserialize)]
 struct LayoutDescriptor {
+    /// Required by the layout specification; its value is not used.
     #[serde(rename = "mediaType")]
-    media_type: String,
+    _media_type: serde::de::IgnoredAny,
     digest: String,
     size: u64,
     #[serde(default)]
@@ -253,14 +249,13 @@ fn resolve_layout(dir: &Path, selector: &LayoutSelector) -> Result<Resolved, Tar
         ),
         LayoutSelector::Digest(d) => index.manifests.iter().find(|m| m.digest == d.as_str()),
     };
-    let (digest, size, media_type) = match (chosen, selector) {
+    let (digest, size) = match (chosen, selector) {
         (Some(m), _) => (
             Digest::parse(&m.digest).map_err(|e| layout_err(e.to_string()))?,
             Some(m.size),
-            Some(m.media_type.clone()),
         ),
         // A digest not in index.json may still be a blob (e.g. a child of an index).
-        (None, LayoutSelector::Digest(d)) => (d.clone(), None, None),
+        (None, LayoutSelector::Digest(d)) => (d.clone(), None),
         (None, _) => return Err(layout_err("no manifest selected".into())),
     };
     let blob_path = dir.join("blobs").join("sha256").join(digest.hex());
@@ -279,11 +274,9 @@ fn resolve_layout(dir: &Path, selector: &LayoutSelector) -> Result<Resolved, Tar
             bytes.len()
         )));
     }
-    let media_type = media_type.or_else(|| media_type_of(&bytes));
     Ok(Resolved {
         digest,
         size: Some(bytes.len() as u64),
-        media_type,
         bytes: Some(bytes),
         name: None,
     })

@@ -53,7 +53,7 @@ struct RawVerification {
 
 /// What happens to failures of a check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Enforce,
     Log,
     Skip,
@@ -176,7 +176,7 @@ pub struct TrustPolicy {
 /// cannot be read), the stores, and the stores that could not be read (kept
 /// as empty: a store that cannot be read trusts nothing).
 #[derive(Debug)]
-pub struct TrustInputs {
+pub(crate) struct TrustInputs {
     pub document: Result<Vec<u8>, String>,
     pub stores: Stores,
     pub problems: Vec<String>,
@@ -185,7 +185,7 @@ pub struct TrustInputs {
 impl TrustInputs {
     /// Reads a trust directory; a store with an unreadable or malformed file
     /// is kept empty and named in `problems`.
-    pub fn from_dir(dir: &Path) -> Self {
+    pub(crate) fn from_dir(dir: &Path) -> Self {
         let document = crate::io::read_bounded(&dir.join("trustpolicy.json"), 1 << 20)
             .map_err(|e| format!("{}: {e}", dir.join("trustpolicy.json").display()));
         let mut stores = Stores::new();
@@ -223,7 +223,7 @@ impl TrustInputs {
 
     /// The policy these inputs make; stores that could not be read trust
     /// nothing and are listed in [`TrustPolicy::withdrawn`].
-    pub fn policy(&self) -> Result<TrustPolicy, String> {
+    pub(crate) fn policy(&self) -> Result<TrustPolicy, String> {
         let document = self.document.as_ref().map_err(Clone::clone)?;
         Ok(TrustPolicy::parse(document, &self.stores)?.with_problems(&self.problems))
     }
@@ -232,7 +232,7 @@ impl TrustInputs {
     /// good one, bound to today's stores, withdraws trust (a store deleted,
     /// emptied or unreadable), that policy — so a removal is never masked by
     /// another mistake made at the same time. Otherwise the document's error.
-    pub fn policy_or_withdrawal(
+    pub(crate) fn policy_or_withdrawal(
         &self,
         last_document: Option<&[u8]>,
     ) -> Result<TrustPolicy, String> {
@@ -275,7 +275,7 @@ fn read_store_dir(store_dir: &Path) -> Result<Vec<Certificate>, String> {
 }
 
 /// Trust stores by `type:name`, each a list of certificates.
-pub type Stores = HashMap<String, Vec<Certificate>>;
+pub(crate) type Stores = HashMap<String, Vec<Certificate>>;
 
 impl TrustPolicy {
     /// Parses `trustpolicy.json` and binds it to `stores` (keys `ca:NAME`,

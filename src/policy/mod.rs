@@ -1,4 +1,6 @@
 //! Trust policy: Notation's `trustpolicy.json` and trust-store layout,
 //! compiled into per-scope trust material and levels.
 
-pub mod document;
+pub(crate) mod document;
+
+pub use document::TrustPolicy;

@@ -266,7 +266,7 @@ fn rsa_modulus_bits(pkcs1: &[u8]) -> Option<usize> {
 
 /// The libtrust key id: SHA-256 of the DER SubjectPublicKeyInfo, first 30
 /// bytes, base32 without padding (48 characters), in 12 groups of 4 joined by `:`.
-pub fn key_id(spki_der: &[u8]) -> String {
+pub(crate) fn key_id(spki_der: &[u8]) -> String {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki_der);
     let b32 = data_encoding::BASE32_NOPAD.encode(&hash.as_ref()[..30]);
     let mut out = String::with_capacity(59);

@@ -9,7 +9,7 @@ use rcgen::{
 
 /// Which key to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyType {
+pub(crate) enum KeyType {
     /// RSA-2048 (signs RS256 by default, like the 2020 prototype).
     Rsa,
     /// ECDSA P-256 (ES256).
@@ -19,13 +19,13 @@ pub enum KeyType {
 }
 
 /// A generated key (PKCS#8 PEM) and its certificate (PEM).
-pub struct Generated {
+pub(crate) struct Generated {
     pub key_pem: String,
     pub cert_pem: String,
 }
 
 /// Generates a key of `key_type` and a certificate for `cn` valid `days` days.
-pub fn generate(cn: &str, key_type: KeyType, days: u32) -> Result<Generated, String> {
+pub(crate) fn generate(cn: &str, key_type: KeyType, days: u32) -> Result<Generated, String> {
     let key = match key_type {
         KeyType::Rsa => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
         KeyType::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),

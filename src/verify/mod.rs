@@ -2,5 +2,11 @@
 //! target and trust material ([`pipeline`]), and its remote form that
 //! discovers and fetches an image's signatures first ([`remote`]).
 
-pub mod pipeline;
-pub mod remote;
+pub(crate) mod pipeline;
+pub(crate) mod remote;
+
+pub use pipeline::{Identities, Requirements, Subject, Verdict, verify_envelope};
+pub use remote::{
+    Discovered, FoundSignature, MAX_IMAGE_SIGNATURE_BYTES, MAX_IMAGE_SIGNATURES,
+    MAX_SIGNATURE_MANIFEST, verify_found,
+};

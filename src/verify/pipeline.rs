@@ -17,17 +17,17 @@ use crate::signature::trust::{ChainFacts, TrustMaterial};
 
 /// At most this many signatures of one file are checked (co-signatures are a
 /// handful; thousands in a 1 MiB file would only be a way to burn CPU).
-pub const MAX_SIGNATURES: usize = 32;
+pub(crate) const MAX_SIGNATURES: usize = 32;
 /// At most this many certificates in one `x5c` chain.
-pub const MAX_CHAIN: usize = 10;
+pub(crate) const MAX_CHAIN: usize = 10;
 
 /// The longest reason kept for one failure, in bytes.
-pub const MAX_REASON: usize = 400;
+pub(crate) const MAX_REASON: usize = 400;
 
 /// `reason`, cut to [`MAX_REASON`] bytes: text from signatures, certificates
 /// and registries reaches messages, logs and caches, and must not be able to
 /// grow them.
-pub fn bounded_reason(reason: String) -> String {
+pub(crate) fn bounded_reason(reason: String) -> String {
     if reason.len() <= MAX_REASON {
         return reason;
     }
@@ -219,7 +219,7 @@ pub fn verify_envelope(envelope: &Envelope, subject: &Subject, req: &Requirement
 
 /// Verifies an envelope of any supported format (see
 /// [`crate::signature::format`]): the one entry point discovery uses.
-pub fn verify_any_within(
+pub(crate) fn verify_any_within(
     envelope: &crate::signature::format::SignatureEnvelope,
     subject: &Subject,
     req: &Requirements<'_>,
@@ -235,7 +235,7 @@ pub fn verify_any_within(
 /// As [`verify_envelope`], checking at most `*budget` signatures and taking
 /// what it checks from it: signatures beyond the budget fail unchecked, so
 /// the work one image can cause is bounded across all its signature files.
-pub fn verify_envelope_within(
+pub(crate) fn verify_envelope_within(
     envelope: &Envelope,
     subject: &Subject,
     req: &Requirements<'_>,

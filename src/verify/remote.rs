@@ -22,14 +22,13 @@ pub struct FoundSignature {
 }
 
 /// Resolves `r` to its manifest (one GET; the digest is computed from the bytes).
-pub async fn resolve(
+pub(crate) async fn resolve(
     registry: &impl RegistryRead,
     r: &Reference,
 ) -> Result<Resolved, RegistryError> {
     let m = registry.manifest(r, MAX_MANIFEST).await?;
     Ok(Resolved {
         size: Some(m.bytes.len() as u64),
-        media_type: Some(m.media_type),
         digest: m.digest,
         bytes: Some(m.bytes),
         name: Some(r.repo_name()),
@@ -37,7 +36,7 @@ pub async fn resolve(
 }
 
 /// At most this many reasons are told for one image (the first ones).
-pub const MAX_REASONS: usize = 8;
+pub(crate) const MAX_REASONS: usize = 8;
 
 /// At most this many signatures are checked for one image, across all its
 /// signature files: the CPU one image can cost is bounded whatever is pushed.
@@ -53,7 +52,7 @@ pub struct Discovered {
 
 /// The nv2 signatures linked to `subject` in `r`'s repository, each fetched
 /// and parsed. Discovery failures are errors; a single bad signature is not.
-pub async fn discover(
+pub(crate) async fn discover(
     registry: &impl RegistryRead,
     r: &Reference,
     subject: &Digest,
@@ -254,7 +253,7 @@ impl RemoteVerdict {
 }
 
 /// Verifies every signature linked to `subject` in `r`'s repository.
-pub async fn verify_linked(
+pub(crate) async fn verify_linked(
     registry: &impl RegistryRead,
     r: &Reference,
     subject: &Subject,

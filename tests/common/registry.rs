@@ -246,16 +246,15 @@ impl TokenServer {
                 .unwrap();
         let params = rcgen::CertificateParams::new(vec!["token-issuer".to_owned()]).unwrap();
         let cert = params.self_signed(&key).unwrap();
-        let parsed = nv2::signature::cert::Certificate::from_der(cert.der().to_vec()).unwrap();
+        let parsed = nv2::signature::Certificate::from_der(cert.der().to_vec()).unwrap();
         let kid = parsed.key_id().to_owned();
-        let signing =
-            nv2::signature::crypto::SigningKey::from_pem(key.serialize_pem().as_bytes()).unwrap();
+        let signing = nv2::signature::SigningKey::from_pem(key.serialize_pem().as_bytes()).unwrap();
         let expected = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         );
         struct St {
-            signing: nv2::signature::crypto::SigningKey,
+            signing: nv2::signature::SigningKey,
             kid: String,
             expected: String,
         }
@@ -301,10 +300,7 @@ impl TokenServer {
             );
             let sig = st
                 .signing
-                .sign(
-                    nv2::signature::crypto::Algorithm::RS256,
-                    signing_input.as_bytes(),
-                )
+                .sign(nv2::signature::Algorithm::RS256, signing_input.as_bytes())
                 .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
             Ok(
                 serde_json::json!({"token": format!("{signing_input}.{}", B64URL.encode(sig))})

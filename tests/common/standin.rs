@@ -192,6 +192,6 @@ impl StandIn {
 /// Manifest bytes of a small OCI image manifest, and their digest.
 pub fn manifest() -> (Vec<u8>, String) {
     let bytes = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#.to_vec();
-    let digest = nv2::oci::digest::Digest::of(&bytes).to_string();
+    let digest = nv2::oci::Digest::of(&bytes).to_string();
     (bytes, digest)
 }

@@ -82,14 +82,14 @@ pub(super) async fn read_blob(
 /// Requests to registries in flight at once, process-wide: each holds a
 /// connection (a file descriptor) and buffers, and pod specs choose the
 /// registries, so the total is bounded whatever reviews ask for.
-pub const MAX_OUTBOUND: usize = 256;
+pub(crate) const MAX_OUTBOUND: usize = 256;
 /// A referrers index (API answer or fallback tag) is read up to this size.
-pub const MAX_REFERRERS_INDEX: u64 = 2 << 20;
+pub(crate) const MAX_REFERRERS_INDEX: u64 = 2 << 20;
 
 /// Bytes of registry answers being read at once, process-wide: with the
 /// per-read limits this bounds what slow or stalling registries can make
 /// the process hold, however many reviews name them.
-pub const MAX_READ_BYTES: u64 = 32 << 20;
+pub(crate) const MAX_READ_BYTES: u64 = 32 << 20;
 
 /// Reserves `bytes` of [`MAX_READ_BYTES`] (in KiB units) for one read;
 /// waits, first come first served, until they are free.

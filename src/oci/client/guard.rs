@@ -19,7 +19,7 @@ use reqwest::Url;
 
 /// What kind of address an IP is, as far as egress goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AddrClass {
+pub(crate) enum AddrClass {
     /// Anything routable that is not below (public or private ranges).
     Other,
     Loopback,
@@ -31,7 +31,7 @@ pub enum AddrClass {
 }
 
 impl AddrClass {
-    pub fn is_internal(self) -> bool {
+    pub(crate) fn is_internal(self) -> bool {
         self != AddrClass::Other
     }
 }
@@ -50,7 +50,7 @@ impl fmt::Display for AddrClass {
 
 /// The class of `ip`; IPv4-mapped, -compatible and NAT64 IPv6 addresses are
 /// classed by the IPv4 address they carry.
-pub fn classify(ip: IpAddr) -> AddrClass {
+pub(crate) fn classify(ip: IpAddr) -> AddrClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => classify_v6(v6),
@@ -105,7 +105,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddrClass {
 }
 
 /// Resolves `host` (a name or an IP literal, no port) to its addresses.
-pub async fn resolve(host: &str) -> std::io::Result<Vec<IpAddr>> {
+pub(crate) async fn resolve(host: &str) -> std::io::Result<Vec<IpAddr>> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
@@ -117,7 +117,7 @@ pub async fn resolve(host: &str) -> std::io::Result<Vec<IpAddr>> {
 }
 
 /// The internal class among `addrs` that `allowed` does not admit, if any.
-pub fn forbidden_among(addrs: &[IpAddr], allowed: &[AddrClass]) -> Option<AddrClass> {
+pub(crate) fn forbidden_among(addrs: &[IpAddr], allowed: &[AddrClass]) -> Option<AddrClass> {
     addrs
         .iter()
         .map(|a| classify(*a))
@@ -127,14 +127,14 @@ pub fn forbidden_among(addrs: &[IpAddr], allowed: &[AddrClass]) -> Option<AddrCl
 /// Why a host may not be reached.
 #[derive(Debug, thiserror::Error)]
 #[error("{host} resolves only to internal addresses (loopback, link-local or metadata)")]
-pub struct InternalOnly {
+pub(crate) struct InternalOnly {
     host: String,
 }
 
 /// A DNS resolver that never returns an internal address: a name that
 /// resolves only to such addresses fails to resolve.
 #[derive(Debug, Default)]
-pub struct GuardedResolver;
+pub(crate) struct GuardedResolver;
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
@@ -190,7 +190,7 @@ impl AuthHost {
 }
 
 /// `host` or `host:port` (explicit non-default port only) of `url`, lower case.
-pub fn host_port(url: &Url) -> String {
+pub(crate) fn host_port(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     match url.port() {
         Some(p) => format!("{host}:{p}"),
@@ -199,7 +199,7 @@ pub fn host_port(url: &Url) -> String {
 }
 
 /// Same host name, ignoring ports and case.
-pub fn same_host(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_host(a: &Url, b: &Url) -> bool {
     match (a.host_str(), b.host_str()) {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
         _ => false,
@@ -207,7 +207,7 @@ pub fn same_host(a: &Url, b: &Url) -> bool {
 }
 
 /// Same scheme, host and port.
-pub fn same_origin(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && same_host(a, b)
         && a.port_or_known_default() == b.port_or_known_default()
@@ -216,7 +216,7 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 /// Whether a redirect from `registry` (the URL first asked) to `target` may be
 /// followed, as far as the URLs go: HTTPS only, or plain HTTP to the same
 /// insecure registry.
-pub fn redirect_scheme_ok(registry: &Url, target: &Url) -> Result<(), String> {
+pub(crate) fn redirect_scheme_ok(registry: &Url, target: &Url) -> Result<(), String> {
     match target.scheme() {
         "https" => Ok(()),
         "http" if registry.scheme() == "http" && same_host(registry, target) => Ok(()),

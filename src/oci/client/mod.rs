@@ -8,14 +8,14 @@
 //! before use; nothing a registry says about a digest is taken on trust.
 
 mod answer;
-pub mod auth;
+pub(crate) mod auth;
 mod error;
-pub mod guard;
+pub(crate) mod guard;
 mod model;
 mod push;
-pub mod read;
+pub(crate) mod read;
 mod token_flow;
-pub mod tokens;
+pub(crate) mod tokens;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::oci::digest::{Digest, shorten};
 use crate::oci::reference::Reference;
-pub use answer::{MAX_OUTBOUND, MAX_READ_BYTES, MAX_REFERRERS_INDEX};
+pub(crate) use answer::MAX_REFERRERS_INDEX;
 use answer::{
     header_str, one_line, outbound_permit, read_blob, read_body, read_manifest, status_error,
     transport_reason,
@@ -39,7 +39,7 @@ pub use error::RegistryError;
 use error::redact;
 pub use guard::AuthHost;
 pub use model::*;
-pub use read::RegistryRead;
+pub(crate) use read::RegistryRead;
 pub use tokens::AuthStore;
 
 /// Told about every request a registry client makes (for metrics).

@@ -7,20 +7,21 @@ use crate::oci::digest::{Digest, shorten};
 use crate::oci::reference::Reference;
 
 /// Manifests larger than this are refused (DESIGN §4).
-pub const MAX_MANIFEST: u64 = crate::io::MAX_MANIFEST;
+pub(crate) const MAX_MANIFEST: u64 = crate::io::MAX_MANIFEST;
 /// Signature blobs larger than this are refused (DESIGN §4).
-pub const MAX_SIGNATURE_BLOB: u64 = crate::io::MAX_SIGNATURE_FILE;
+pub(crate) const MAX_SIGNATURE_BLOB: u64 = crate::io::MAX_SIGNATURE_FILE;
 /// At most this many referrers are considered.
 pub const MAX_REFERRERS: usize = 100;
 /// Error bodies and token responses are read up to this size.
 pub(super) const MAX_SMALL_BODY: u64 = 64 << 10;
 /// Redirects followed for one manifest or blob GET.
-pub const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_MANIFEST_LIST: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 /// Every manifest type nv2 resolves targets as.
 pub(super) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
@@ -122,7 +123,7 @@ pub struct Referrers {
 }
 
 /// The referrers fallback tag of `subject`: `sha256-<hex>`.
-pub fn referrers_tag(r: &Reference, subject: &Digest) -> Reference {
+pub(crate) fn referrers_tag(r: &Reference, subject: &Digest) -> Reference {
     let tag = format!("sha256-{}", subject.hex());
     // A valid tag by construction (71 characters of [a-z0-9-]).
     Reference::parse(&format!("{}:{tag}", r.repo_name())).unwrap_or_else(|_| r.clone())
@@ -130,7 +131,7 @@ pub fn referrers_tag(r: &Reference, subject: &Digest) -> Reference {
 
 /// An OCI image index, as far as referrers go.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Index {
+pub(crate) struct Index {
     #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]

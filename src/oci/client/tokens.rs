@@ -17,15 +17,15 @@ use quick_cache::sync::Cache;
 use reqwest::header::HeaderValue;
 
 /// Tokens larger than this are refused (real ones are 0.2–3 KiB).
-pub const MAX_TOKEN: usize = 8 << 10;
+pub(crate) const MAX_TOKEN: usize = 8 << 10;
 /// Default bound on the bytes of all grants held.
-pub const DEFAULT_BYTES: u64 = 4 << 20;
+pub(crate) const DEFAULT_BYTES: u64 = 4 << 20;
 /// Each entry weighs at least this, so `bytes / MIN_WEIGHT` bounds the entries.
-pub const MIN_WEIGHT: u64 = 1 << 10;
+pub(crate) const MIN_WEIGHT: u64 = 1 << 10;
 /// `expires_in` when the token service gives none (distribution spec).
-pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
 /// Never trust a token for longer than this.
-pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// How long a "this host asked for Basic" mark lasts.
 const BASIC_TTL: Duration = Duration::from_secs(600);
 
