@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::client::Body;
 use nv2::admission::{PolicySink, build_policy, watch_configmaps};
-use nv2::policy::TrustPolicy;
+use nv2::policy::{PolicyError, TrustPolicy};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -74,8 +74,8 @@ struct Sink(mpsc::UnboundedSender<Result<Vec<String>, String>>);
 impl PolicySink for Sink {
     /// A policy that withdraws trust (a store unreadable or gone) is
     /// recorded as an error naming why.
-    fn apply(&self, result: Result<TrustPolicy, String>) {
-        let _ = self.0.send(result.and_then(|p| {
+    fn apply(&self, result: Result<TrustPolicy, PolicyError>) {
+        let _ = self.0.send(result.map_err(|e| e.to_string()).and_then(|p| {
             if !p.withdrawn().is_empty() {
                 return Err(format!("withdrawn: {}", p.withdrawn().join("; ")));
             }
@@ -271,6 +271,6 @@ fn build_policy_checks_every_configmap() {
         let err = build_policy(cms.iter())
             .and_then(nv2::policy::TrustPolicy::complete)
             .unwrap_err();
-        assert!(err.contains(needle), "{needle}: {err}");
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
     }
 }

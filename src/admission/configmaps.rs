@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
-use crate::policy::document::{Stores, TrustInputs, TrustPolicy};
+use crate::policy::document::{PolicyError, Stores, TrustInputs, TrustPolicy};
 use crate::signature::cert::Certificate;
 
 pub(crate) const POLICY_LABEL: &str = "nv2.io/trust-policy";
@@ -27,13 +27,13 @@ pub(crate) const POLICY_KEY: &str = "trustpolicy.json";
 
 /// Receives each rebuilt configuration, or why it could not be built.
 pub trait PolicySink: Send + Sync {
-    fn apply(&self, result: Result<TrustPolicy, String>);
+    fn apply(&self, result: Result<TrustPolicy, PolicyError>);
 }
 
 /// Builds the trust policy from the ConfigMaps of the namespace.
 pub fn build_policy<'a>(
     configmaps: impl IntoIterator<Item = &'a ConfigMap>,
-) -> Result<TrustPolicy, String> {
+) -> Result<TrustPolicy, PolicyError> {
     trust_inputs(configmaps).policy()
 }
 
@@ -54,14 +54,18 @@ pub(crate) fn trust_inputs<'a>(configmaps: impl IntoIterator<Item = &'a ConfigMa
         if labels.is_some_and(|l| l.contains_key(POLICY_LABEL)) {
             match (data.get(POLICY_KEY), policy) {
                 (None, _) => {
-                    document_error.get_or_insert(format!(
-                        "ConfigMap {name} (labelled {POLICY_LABEL}) has no {POLICY_KEY} key"
-                    ));
+                    document_error.get_or_insert(PolicyError::ConfigMapWithoutKey {
+                        configmap: name.to_owned(),
+                        label: POLICY_LABEL,
+                        key: POLICY_KEY,
+                    });
                 }
                 (Some(_), Some((other, _))) => {
-                    document_error.get_or_insert(format!(
-                        "two ConfigMaps are labelled {POLICY_LABEL}: {other} and {name}; keep one"
-                    ));
+                    document_error.get_or_insert(PolicyError::TwoPolicyConfigMaps {
+                        label: POLICY_LABEL,
+                        first: other.to_owned(),
+                        second: name.to_owned(),
+                    });
                 }
                 (Some(json), None) => policy = Some((name, json.as_bytes())),
             }
@@ -96,12 +100,13 @@ pub(crate) fn trust_inputs<'a>(configmaps: impl IntoIterator<Item = &'a ConfigMa
     }
     let document = match (document_error, policy) {
         (Some(e), _) => Err(e),
-        (None, None) => Err(format!(
-            "no ConfigMap labelled {POLICY_LABEL} in the namespace"
-        )),
+        (None, None) => Err(PolicyError::NoPolicyConfigMap(POLICY_LABEL)),
         // The document's own errors name its ConfigMap.
         (None, Some((name, json))) => match TrustPolicy::parse(json, &stores) {
-            Err(e) => Err(format!("ConfigMap {name}: {e}")),
+            Err(e) => Err(PolicyError::InConfigMap {
+                configmap: name.to_owned(),
+                error: Box::new(e),
+            }),
             Ok(_) => Ok(json.to_vec()),
         },
     };

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::AppState;
-use crate::policy::document::{TrustInputs, TrustPolicy};
+use crate::policy::document::{PolicyError, TrustInputs, TrustPolicy};
 
 /// Installs a new configuration, or reports why it was kept out: the last
 /// good one stays (or, before any, the webhook stays not ready).
-fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
+fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, PolicyError>) {
     match result {
         // A store that was deleted or emptied: with a configuration already
         // running, its trust is withdrawn at once (denying what only it
@@ -48,7 +48,7 @@ fn apply(state: &AppState, source: &str, result: Result<TrustPolicy, String>) {
 }
 
 impl crate::admission::configmaps::PolicySink for AppState {
-    fn apply(&self, result: Result<TrustPolicy, String>) {
+    fn apply(&self, result: Result<TrustPolicy, PolicyError>) {
         apply(self, "ConfigMaps", result);
     }
 }

@@ -174,7 +174,7 @@ pub(super) fn run(command: PolicyCommand) -> CliResult {
 fn check(dir: &Path, images: &[String]) -> CliResult {
     let policy = TrustPolicy::load_dir(dir)
         .and_then(TrustPolicy::complete)
-        .map_err(CliError::Input)?;
+        .map_err(CliError::input)?;
     println!(
         "{}: valid, {} trust policies",
         dir.display(),
@@ -228,7 +228,7 @@ pub(super) fn verify_with_policy(dir: &Path, args: &VerifyArgs) -> CliResult {
     };
     let policy = TrustPolicy::load_dir(dir)
         .and_then(TrustPolicy::complete)
-        .map_err(CliError::Input)?;
+        .map_err(CliError::input)?;
     let engine = Engine::new(
         registry_client_options(&args.registry)?,
         CacheTtls::default(),

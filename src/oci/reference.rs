@@ -15,7 +15,7 @@ pub struct Reference {
 }
 
 /// Why a string is not an image reference.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid image reference {input:?}: {reason}")]
 pub struct ReferenceError {
     input: String,

@@ -3,4 +3,4 @@
 
 pub(crate) mod document;
 
-pub use document::TrustPolicy;
+pub use document::{PolicyError, StatementError, TrustPolicy};

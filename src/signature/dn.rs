@@ -23,7 +23,7 @@ pub struct Name {
 }
 
 /// Why a policy's distinguished name is refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DnError {
     #[error("distinguished name is empty")]
     Empty,
