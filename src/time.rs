@@ -21,13 +21,14 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| format!("@{unix}"))
 }
 
+/// A duration flag that is not a positive number and a unit.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("invalid duration {0:?}: expected a positive number followed by s, m, h or d (e.g. 8760h)")]
+pub struct DurationError(String);
+
 /// Parses a duration such as `30s`, `15m`, `8760h` or `365d` into seconds.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let bad = || {
-        format!(
-            "invalid duration {s:?}: expected a positive number followed by s, m, h or d (e.g. 8760h)"
-        )
-    };
+pub(crate) fn parse_duration(s: &str) -> Result<u64, DurationError> {
+    let bad = || DurationError(crate::oci::digest::shorten(s));
     let unit = s.chars().last().ok_or_else(bad)?;
     let factor = match unit {
         's' => 1,

@@ -177,14 +177,15 @@ pub async fn watch_configmaps(api: Api<ConfigMap>, sink: Arc<dyn PolicySink>) {
 }
 
 /// The namespace the webhook runs in: `--namespace`, else the service account's.
-pub(crate) fn own_namespace(flag: Option<&str>) -> Result<String, String> {
+pub(crate) fn own_namespace(flag: Option<&str>) -> Result<String, super::WebhookError> {
     if let Some(ns) = flag {
         return Ok(ns.to_owned());
     }
     const SA_NS: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
     std::fs::read_to_string(SA_NS)
         .map(|s| s.trim().to_owned())
-        .map_err(|e| {
-            format!("cannot tell the namespace ({SA_NS}: {e}); pass --namespace or --trust-dir")
+        .map_err(|e| super::WebhookError::Namespace {
+            path: SA_NS,
+            reason: e.to_string(),
         })
 }

@@ -2,6 +2,8 @@
 //! what verification found (or why it could not run). Every allow, warn and
 //! deny of an image is made here.
 
+use crate::admission::pull_secrets::PullSecretError;
+use crate::oci::client::RegistryError;
 use crate::policy::document::Level;
 use crate::verify::pipeline::Check;
 use crate::verify::remote::{RemoteSignatureVerdict, RemoteVerdict};
@@ -45,10 +47,29 @@ fn bounded(message: String) -> String {
     crate::oci::digest::shorten_to(&message, MAX_MESSAGE)
 }
 
+/// Why an image's signatures could not be verified at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unverifiable {
+    #[error("cannot resolve the image: {0}")]
+    Resolve(RegistryError),
+    #[error("cannot fetch signatures: {0}")]
+    Discover(RegistryError),
+    #[error("verification is shutting down")]
+    ShuttingDown,
+    #[error("the trust policy changed during verification")]
+    PolicyChanged,
+    #[error("verification failed: {0}")]
+    Crashed(String),
+    #[error("{0}")]
+    PullSecrets(#[from] PullSecretError),
+    #[error("verification did not finish within {0:?}")]
+    Deadline(std::time::Duration),
+}
+
 /// Verification could not run (registry error, deadline, unreadable pull
 /// secrets): an audit-like level warns, any other denies.
-pub(crate) fn when_unverifiable(audit: bool, reason: String) -> Decision {
-    let reason = bounded(reason);
+pub(crate) fn when_unverifiable(audit: bool, why: Unverifiable) -> Decision {
+    let reason = bounded(why.to_string());
     if audit {
         Decision::Warn(reason)
     } else {
@@ -214,7 +235,13 @@ mod tests {
     #[test]
     fn messages_are_bounded_whatever_a_registry_says() {
         let huge = "x".repeat(1 << 20);
-        let d = when_unverifiable(false, huge.clone());
+        let d = when_unverifiable(
+            false,
+            Unverifiable::Resolve(RegistryError::Invalid {
+                what: "manifest".into(),
+                reason: huge.clone(),
+            }),
+        );
         assert!(d.message_len() <= MAX_MESSAGE + 4, "{}", d.message_len());
         let mut v = verdict(&[Check::Integrity]);
         for _ in 0..50 {
@@ -229,14 +256,13 @@ mod tests {
 
     #[test]
     fn a_check_that_could_not_run_warns_only_under_audit() {
+        let why = || Unverifiable::Deadline(std::time::Duration::from_secs(2));
+        let said = "verification did not finish within 2s".to_owned();
         assert_eq!(
-            when_unverifiable(false, "x".into()),
-            Decision::Deny("x".into())
+            when_unverifiable(false, why()),
+            Decision::Deny(said.clone())
         );
-        assert_eq!(
-            when_unverifiable(true, "x".into()),
-            Decision::Warn("x".into())
-        );
+        assert_eq!(when_unverifiable(true, why()), Decision::Warn(said));
     }
 
     #[test]

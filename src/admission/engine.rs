@@ -10,10 +10,12 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::decision::{self, when_unverifiable};
+use super::decision::{self, Unverifiable, when_unverifiable};
 use crate::cache::{Lookup, TtlCache};
 use crate::oci::client::auth::Basic;
-use crate::oci::client::{Credentials, Registry, RegistryError, RegistryOptions, RegistryRead};
+use crate::oci::client::{
+    ClientSetupError, Credentials, Registry, RegistryError, RegistryOptions, RegistryRead,
+};
 use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
 use crate::policy::document::TrustPolicy;
@@ -112,7 +114,7 @@ pub struct ClientPool {
 
 impl ClientPool {
     /// Fails on options that cannot make a client (a bad CA file).
-    pub fn new(options: RegistryOptions) -> Result<Self, String> {
+    pub fn new(options: RegistryOptions) -> Result<Self, ClientSetupError> {
         Ok(ClientPool {
             base: Registry::new(options)?,
             clients: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -172,7 +174,7 @@ impl Engine<ClientPool> {
         base: RegistryOptions,
         ttls: CacheTtls,
         observer: Option<Arc<dyn EngineObserver>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientSetupError> {
         let credentials = base.credentials.clone();
         Ok(Engine::with_source(
             ClientPool::new(base)?,
@@ -287,7 +289,7 @@ impl<S: RegistrySource> Engine<S> {
         let (digest, size) = match self.resolve(&registry, cred_id, &r).await {
             Ok(d) => d,
             Err(e) => {
-                out.decision = when_unverifiable(audit, format!("cannot resolve the image: {e}"));
+                out.decision = when_unverifiable(audit, Unverifiable::Resolve(e));
                 return out;
             }
         };
@@ -318,7 +320,7 @@ impl<S: RegistrySource> Engine<S> {
                             verify_off_workers(loaded.clone(), by_digest.clone(), found, &subject)
                                 .await
                         }
-                        Err(e) => Err(format!("cannot fetch signatures: {e}")),
+                        Err(e) => Err(Unverifiable::Discover(e)),
                     };
                     let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
                     let transient = verdict.is_err();
@@ -432,7 +434,7 @@ async fn verify_off_workers(
     r: Reference,
     found: crate::verify::remote::Discovered,
     subject: &Subject,
-) -> Result<crate::verify::remote::RemoteVerdict, String> {
+) -> Result<crate::verify::remote::RemoteVerdict, Unverifiable> {
     static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
     let slots = SLOTS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -444,14 +446,14 @@ async fn verify_off_workers(
         .clone()
         .acquire_owned()
         .await
-        .map_err(|_| "verification is shutting down".to_owned())?;
+        .map_err(|_| Unverifiable::ShuttingDown)?;
     let subject = subject.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let policy = loaded
             .policy
             .policy_for(&r)
-            .ok_or("the trust policy changed during verification")?;
+            .ok_or(Unverifiable::PolicyChanged)?;
         let req = Requirements {
             trust: &policy.trust,
             identities: &policy.identities,
@@ -460,7 +462,7 @@ async fn verify_off_workers(
         Ok(crate::verify::remote::verify_found(found, &subject, &req))
     })
     .await
-    .map_err(|e| format!("verification failed: {e}"))?
+    .map_err(|e| Unverifiable::Crashed(e.to_string()))?
 }
 
 #[cfg(test)]
@@ -600,12 +602,16 @@ mod tests {
             _limit: u64,
         ) -> Result<Vec<u8>, RegistryError> {
             self.check_up("blob")?;
-            desc.embedded()
-                .unwrap_or(Err("not embedded".into()))
-                .map_err(|reason| RegistryError::Invalid {
+            match desc.embedded() {
+                Some(embedded) => embedded.map_err(|e| RegistryError::Invalid {
                     what: "blob".into(),
-                    reason,
-                })
+                    reason: e.to_string(),
+                }),
+                None => Err(RegistryError::Invalid {
+                    what: "blob".into(),
+                    reason: "not embedded".into(),
+                }),
+            }
         }
     }
 

@@ -16,7 +16,7 @@ pub(crate) mod review;
 
 pub use configmaps::{PolicySink, build_policy, watch_configmaps};
 pub use engine::{CacheTtls, Decision, Engine};
-pub use pull_secrets::PullSecrets;
+pub use pull_secrets::{PullSecretError, PullSecrets};
 pub use review::{parse_review, scope};
 mod sources;
 
@@ -92,7 +92,7 @@ impl AppState {
     pub fn new(
         options: &WebhookOptions,
         pull_secrets: Option<crate::admission::pull_secrets::PullSecrets>,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, WebhookError> {
         let metrics = Metrics::new();
         metrics.set_flag_hosts(options.registry.insecure_hosts.iter().map(String::as_str));
         let mut registry_options = options.registry.clone();
@@ -123,15 +123,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Why the webhook cannot start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("{0}")]
+    Registry(#[from] crate::oci::client::ClientSetupError),
+    #[error("Kubernetes client (in-cluster or kubeconfig): {0}")]
+    Kubernetes(String),
+    #[error("cannot tell the namespace ({path}: {reason}); pass --namespace or --trust-dir")]
+    Namespace { path: &'static str, reason: String },
+    #[error("TLS certificate {cert} / key {key}: {reason}")]
+    Tls {
+        cert: String,
+        key: String,
+        reason: String,
+    },
+    #[error("serving on {listen}: {reason}")]
+    Serve { listen: SocketAddr, reason: String },
+}
+
 /// Runs the webhook until SIGTERM or Ctrl-C.
-pub async fn run(options: WebhookOptions) -> Result<(), String> {
+pub async fn run(options: WebhookOptions) -> Result<(), WebhookError> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let needs_api = options.trust_dir.is_none() || options.workload_pull_secrets;
     let client = if needs_api {
         Some(
             kube::Client::try_default()
                 .await
-                .map_err(|e| format!("Kubernetes client (in-cluster or kubeconfig): {e}"))?,
+                .map_err(|e| WebhookError::Kubernetes(e.to_string()))?,
         )
     } else {
         None
@@ -156,7 +175,9 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
         None => {
             let namespace =
                 crate::admission::configmaps::own_namespace(options.namespace.as_deref())?;
-            let client = client.clone().ok_or("no Kubernetes client")?;
+            let client = client
+                .clone()
+                .ok_or_else(|| WebhookError::Kubernetes("no client".into()))?;
             let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
                 kube::Api::namespaced(client, &namespace);
             tracing::info!(%namespace, "watching trust policy and store ConfigMaps");
@@ -169,12 +190,10 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
     let tls =
         axum_server::tls_rustls::RustlsConfig::from_pem_file(&options.tls_cert, &options.tls_key)
             .await
-            .map_err(|e| {
-                format!(
-                    "TLS certificate {} / key {}: {e}",
-                    options.tls_cert.display(),
-                    options.tls_key.display()
-                )
+            .map_err(|e| WebhookError::Tls {
+                cert: options.tls_cert.display().to_string(),
+                key: options.tls_key.display().to_string(),
+                reason: e.to_string(),
             })?;
     tokio::spawn(sources::watch_tls(
         tls.clone(),
@@ -202,7 +221,10 @@ pub async fn run(options: WebhookOptions) -> Result<(), String> {
     server
         .serve(router(state).into_make_service())
         .await
-        .map_err(|e| format!("serving on {}: {e}", options.listen))
+        .map_err(|e| WebhookError::Serve {
+            listen: options.listen,
+            reason: e.to_string(),
+        })
 }
 
 async fn shutdown_signal() {
@@ -291,7 +313,7 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
         Ok(r) => r,
         Err(reason) => {
             tracing::warn!(%reason, "rejected an admission request");
-            return (StatusCode::BAD_REQUEST, reason).into_response();
+            return (StatusCode::BAD_REQUEST, reason.to_string()).into_response();
         }
     };
     let count = |decision: &str| {
@@ -312,17 +334,8 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
         }) => (images, is_pod, pull_secrets, service_account),
         Err(reason) => {
             count("denied");
-            return deny_whole_request(&req, reason);
+            return deny_whole_request(&req, reason.to_string());
         }
-    };
-    // On the ephemeralcontainers subresource only the new containers are admitted.
-    let fields: Vec<_> = if req.sub_resource.as_deref() == Some("ephemeralcontainers") {
-        fields
-            .into_iter()
-            .filter(|f| f.pointer.contains("/ephemeralContainers/"))
-            .collect()
-    } else {
-        fields
     };
     let mut distinct: Vec<&str> = fields.iter().map(|f| f.image.as_str()).collect();
     distinct.sort_unstable();
@@ -349,9 +362,7 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
             {
                 Ok(Ok(configs)) => Ok(Some(state.engine.credentials().layered_under(configs))),
                 Ok(Err(e)) => Err(e),
-                Err(_) => {
-                    Err("reading the workload's pull secrets did not finish in time".to_owned())
-                }
+                Err(_) => Err(pull_secrets::PullSecretError::TimedOut),
             }
         }
     };
@@ -370,7 +381,7 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
                         digest: None,
                         decision: decision::when_unverifiable(
                             state.engine.is_audit(image),
-                            reason.clone(),
+                            reason.clone().into(),
                         ),
                     };
                 }
@@ -384,12 +395,12 @@ async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Respons
             match tokio::time::timeout_at(deadline, checked).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    let reason = format!("verification did not finish within {:?}", state.deadline);
+                    let why = decision::Unverifiable::Deadline(state.deadline);
                     ImageOutcome {
                         image: (*image).to_owned(),
                         policy: None,
                         digest: None,
-                        decision: decision::when_unverifiable(state.engine.is_audit(image), reason),
+                        decision: decision::when_unverifiable(state.engine.is_audit(image), why),
                     }
                 }
             }

@@ -4,6 +4,8 @@
 
 use kube::Api;
 
+use crate::oci::client::{DockerConfig, DockerConfigError};
+
 /// (namespace, service account, the pod's pull secret names).
 type WorkloadKey = (String, String, Vec<String>);
 
@@ -23,12 +25,12 @@ pub(crate) const MAX_PULL_SECRETS: usize = 32;
 /// a large secret without bound.
 pub(crate) const PULL_SECRET_CACHE_BYTES: u64 = 16 << 20;
 
-type Configs = Result<Vec<crate::oci::client::DockerConfig>, String>;
+type Configs = Result<Vec<DockerConfig>, PullSecretError>;
 
 fn weigh(v: &Configs) -> u64 {
     match v {
         Ok(configs) => configs.iter().map(|c| c.approx_size() as u64).sum::<u64>() + 64,
-        Err(e) => e.len() as u64 + 64,
+        Err(e) => e.to_string().len() as u64 + 64,
     }
 }
 
@@ -47,12 +49,9 @@ impl PullSecrets {
         namespace: &str,
         pod_secrets: &[String],
         service_account: &str,
-    ) -> Result<Vec<crate::oci::client::DockerConfig>, String> {
+    ) -> Result<Vec<DockerConfig>, PullSecretError> {
         if pod_secrets.len() > MAX_PULL_SECRETS {
-            return Err(format!(
-                "the pod names {} imagePullSecrets; at most {MAX_PULL_SECRETS} are read",
-                pod_secrets.len()
-            ));
+            return Err(PullSecretError::TooManyInPod(pod_secrets.len()));
         }
         let key = (
             namespace.to_owned(),
@@ -71,18 +70,44 @@ impl PullSecrets {
     }
 }
 
+/// Why a workload's pull secrets cannot be used.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum PullSecretError {
+    #[error("the pod names {0} imagePullSecrets; at most {MAX_PULL_SECRETS} are read")]
+    TooManyInPod(usize),
+    #[error(
+        "service account {account} and the pod name {count} imagePullSecrets; at most {MAX_PULL_SECRETS} are read"
+    )]
+    TooMany { account: String, count: usize },
+    #[error("cannot read service account {account}: {reason}")]
+    ServiceAccount { account: String, reason: String },
+    #[error("cannot read pull secret {secret}: {reason}")]
+    Unreadable { secret: String, reason: String },
+    #[error("pull secret {secret}: {error}")]
+    Malformed {
+        secret: String,
+        error: DockerConfigError,
+    },
+    #[error("reading the workload's pull secrets did not finish in time")]
+    TimedOut,
+}
+
 async fn read_pull_secrets(
     client: &kube::Client,
     namespace: &str,
     pod_secrets: &[String],
     service_account: &str,
-) -> Result<Vec<crate::oci::client::DockerConfig>, String> {
+) -> Result<Vec<DockerConfig>, PullSecretError> {
     use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
     let sa_api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    let sa = sa_api
-        .get_opt(service_account)
-        .await
-        .map_err(|e| format!("cannot read service account {namespace}/{service_account}: {e}"))?;
+    let sa =
+        sa_api
+            .get_opt(service_account)
+            .await
+            .map_err(|e| PullSecretError::ServiceAccount {
+                account: format!("{namespace}/{service_account}"),
+                reason: e.to_string(),
+            })?;
     let mut names: Vec<String> = pod_secrets.to_vec();
     for s in sa.and_then(|sa| sa.image_pull_secrets).unwrap_or_default() {
         if !names.contains(&s.name) {
@@ -90,19 +115,23 @@ async fn read_pull_secrets(
         }
     }
     if names.len() > MAX_PULL_SECRETS {
-        return Err(format!(
-            "service account {namespace}/{service_account} and the pod name {} imagePullSecrets; at most {MAX_PULL_SECRETS} are read",
-            names.len()
-        ));
+        return Err(PullSecretError::TooMany {
+            account: format!("{namespace}/{service_account}"),
+            count: names.len(),
+        });
     }
     let secret_api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut configs = Vec::new();
     for name in names {
         // A missing secret is skipped, as the kubelet does.
-        let Some(secret) = secret_api
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("cannot read pull secret {namespace}/{name}: {e}"))?
+        let Some(secret) =
+            secret_api
+                .get_opt(&name)
+                .await
+                .map_err(|e| PullSecretError::Unreadable {
+                    secret: format!("{namespace}/{name}"),
+                    reason: e.to_string(),
+                })?
         else {
             continue;
         };
@@ -110,15 +139,20 @@ async fn read_pull_secrets(
         let config = match secret.type_.as_deref() {
             Some("kubernetes.io/dockerconfigjson") => data
                 .get(".dockerconfigjson")
-                .map(|b| crate::oci::client::DockerConfig::from_json(&b.0)),
+                .map(|b| DockerConfig::from_json(&b.0)),
             Some("kubernetes.io/dockercfg") => data
                 .get(".dockercfg")
-                .map(|b| crate::oci::client::DockerConfig::from_dockercfg(&b.0)),
+                .map(|b| DockerConfig::from_dockercfg(&b.0)),
             _ => None,
         };
         match config {
             Some(Ok(c)) => configs.push(c),
-            Some(Err(e)) => return Err(format!("pull secret {namespace}/{name}: {e}")),
+            Some(Err(error)) => {
+                return Err(PullSecretError::Malformed {
+                    secret: format!("{namespace}/{name}"),
+                    error,
+                });
+            }
             None => {}
         }
     }
@@ -140,8 +174,8 @@ mod pull_secret_bounds {
             .for_workload("ns", &names, "default")
             .await
             .unwrap_err();
-        assert!(err.contains("at most 32 are read"), "{err}");
-        assert!(!err.contains('\n'));
+        assert_eq!(err, PullSecretError::TooManyInPod(MAX_PULL_SECRETS + 1));
+        assert!(err.to_string().contains("at most 32 are read"), "{err}");
     }
 
     #[test]
@@ -155,6 +189,6 @@ mod pull_secret_bounds {
         )
         .unwrap();
         assert!(weigh(&Ok(vec![big])) > 1 << 20);
-        assert!(weigh(&Err("x".into())) < 100);
+        assert!(weigh(&Err(PullSecretError::TimedOut)) < 200);
     }
 }

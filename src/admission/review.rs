@@ -46,30 +46,51 @@ struct Review {
     request: Option<Value>,
 }
 
+/// Why a request cannot be reviewed: a malformed review (answered 400) or
+/// an object nv2 cannot read (denied). Always one line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("malformed AdmissionReview: {0}")]
+    Malformed(String),
+    #[error("unsupported {api_version}/{kind}: expected admission.k8s.io/v1 AdmissionReview")]
+    Unsupported { api_version: String, kind: String },
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+    #[error("malformed AdmissionReview request: {0}")]
+    MalformedRequest(String),
+    #[error("AdmissionReview request has no uid")]
+    NoUid,
+    #[error("the request has no object")]
+    NoObject,
+    #[error("{kind} has no pod spec at {pointer}")]
+    NoPodSpec { kind: String, pointer: &'static str },
+    /// A field of the object has the wrong JSON type.
+    #[error("{pointer} is not {expected}")]
+    WrongType {
+        pointer: String,
+        expected: &'static str,
+    },
+}
+
+fn one_line(e: &serde_json::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
 /// Parses an AdmissionReview; every refusal is a one-line reason for a 400.
-pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, String> {
-    let review: Review = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "malformed AdmissionReview: {}",
-            e.to_string().replace('\n', " ")
-        )
-    })?;
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
+    let review: Review =
+        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(one_line(&e)))?;
     if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
-        return Err(format!(
-            "unsupported {}/{}: expected admission.k8s.io/v1 AdmissionReview",
-            crate::oci::digest::shorten(&review.api_version),
-            crate::oci::digest::shorten(&review.kind)
-        ));
+        return Err(ReviewError::Unsupported {
+            api_version: crate::oci::digest::shorten(&review.api_version),
+            kind: crate::oci::digest::shorten(&review.kind),
+        });
     }
-    let request = review.request.ok_or("AdmissionReview has no request")?;
-    let request: AdmissionRequest = serde_json::from_value(request).map_err(|e| {
-        format!(
-            "malformed AdmissionReview request: {}",
-            e.to_string().replace('\n', " ")
-        )
-    })?;
+    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    let request: AdmissionRequest =
+        serde_json::from_value(request).map_err(|e| ReviewError::MalformedRequest(one_line(&e)))?;
     if request.uid.is_empty() {
-        return Err("AdmissionReview request has no uid".into());
+        return Err(ReviewError::NoUid);
     }
     Ok(request)
 }
@@ -127,7 +148,7 @@ const IMAGE_FIELDS: &[(&str, &str)] = &[
 
 /// The images of one pod spec (at `pointer` in the object). Something other
 /// than a string where an image belongs is an error (deny), never skipped.
-fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, String> {
+fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, ReviewError> {
     let mut images = Vec::new();
     for (list, field) in IMAGE_FIELDS {
         let Some(entries) = spec.get(*list) else {
@@ -136,9 +157,10 @@ fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, String> {
         if entries.is_null() {
             continue;
         }
-        let entries = entries
-            .as_array()
-            .ok_or_else(|| format!("{pointer}/{list} is not a list"))?;
+        let entries = entries.as_array().ok_or_else(|| ReviewError::WrongType {
+            pointer: format!("{pointer}/{list}"),
+            expected: "a list",
+        })?;
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("{pointer}/{list}/{i}{field}");
             match entry.pointer(field) {
@@ -154,10 +176,18 @@ fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, String> {
                             .get("image")
                             .is_some_and(|v| !v.is_null() && !v.is_object())
                     {
-                        return Err(format!("{pointer}/{list}/{i}/image is not an object"));
+                        return Err(ReviewError::WrongType {
+                            pointer: format!("{pointer}/{list}/{i}/image"),
+                            expected: "an object",
+                        });
                     }
                 }
-                Some(_) => return Err(format!("{at} is not a string")),
+                Some(_) => {
+                    return Err(ReviewError::WrongType {
+                        pointer: at,
+                        expected: "a string",
+                    });
+                }
             }
         }
     }
@@ -165,18 +195,25 @@ fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, String> {
 }
 
 /// The images a request brings, by kind and operation.
-pub fn scope(req: &AdmissionRequest) -> Result<Scope, String> {
+pub fn scope(req: &AdmissionRequest) -> Result<Scope, ReviewError> {
     if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
         return Ok(Scope::Ignore);
     }
     let Some(pointer) = pod_spec_pointer(&req.kind) else {
         return Ok(Scope::Ignore);
     };
-    let object = req.object.as_ref().ok_or("the request has no object")?;
+    let object = req.object.as_ref().ok_or(ReviewError::NoObject)?;
     let spec = object
         .pointer(pointer)
-        .ok_or_else(|| format!("{} has no pod spec at {pointer}", req.kind.kind))?;
-    let images = images_of(spec, pointer)?;
+        .ok_or_else(|| ReviewError::NoPodSpec {
+            kind: crate::oci::digest::shorten(&req.kind.kind),
+            pointer,
+        })?;
+    let mut images = images_of(spec, pointer)?;
+    // On the ephemeralcontainers subresource only the new containers are admitted.
+    if req.sub_resource.as_deref() == Some("ephemeralcontainers") {
+        images.retain(|f| f.pointer.contains("/ephemeralContainers/"));
+    }
     let pull_secrets = spec
         .get("imagePullSecrets")
         .and_then(Value::as_array)
@@ -416,7 +453,7 @@ mod tests {
             ),
         ] {
             let err = parse_review(body.as_bytes()).unwrap_err();
-            assert!(err.contains(needle), "{body}: {err}");
+            assert!(err.to_string().contains(needle), "{body}: {err}");
         }
     }
 

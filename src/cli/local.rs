@@ -71,7 +71,7 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
                     leaf.subject()
                 )));
             }
-            leaf.check_validity(now).map_err(CliError::Input)?;
+            leaf.check_validity(now).map_err(CliError::input)?;
             for r in &args.references {
                 let reference = Reference::parse(r).map_err(CliError::input)?;
                 if !leaf.covers_host(reference.registry(), true) {
@@ -245,7 +245,7 @@ pub(super) fn keygen(args: KeygenArgs) -> CliResult {
             }
         }
     }
-    let generated = generate(&args.cn, key_type, args.days).map_err(CliError::Input)?;
+    let generated = generate(&args.cn, key_type, args.days).map_err(CliError::input)?;
     write_private(&args.key, generated.key_pem.as_bytes())?;
     std::fs::write(&args.cert, generated.cert_pem)
         .map_err(|e| CliError::Input(format!("cannot write {}: {e}", args.cert.display())))?;

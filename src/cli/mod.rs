@@ -34,7 +34,7 @@ pub type CliResult = Result<(), CliError>;
 
 /// Parses a duration flag (`30s`, `15m`, `8760h`, `365d`) when the command
 /// line is read, so a bad one is a usage error before any work.
-pub(crate) fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn duration_arg(s: &str) -> Result<std::time::Duration, crate::time::DurationError> {
     crate::time::parse_duration(s).map(std::time::Duration::from_secs)
 }
 

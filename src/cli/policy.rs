@@ -121,7 +121,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
     let deadline = args.deadline;
     let credentials = match &args.docker_config {
         Some(path) => Credentials::anonymous()
-            .with_docker_config(DockerConfig::load(path).map_err(CliError::Input)?),
+            .with_docker_config(DockerConfig::load(path).map_err(CliError::input)?),
         None => Credentials::anonymous(),
     };
     let options = WebhookOptions {
@@ -162,7 +162,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
         .map_err(|e| CliError::Input(format!("cannot start the async runtime: {e}")))?;
     runtime
         .block_on(crate::admission::run(options))
-        .map_err(CliError::Input)
+        .map_err(CliError::input)
 }
 
 pub(super) fn run(command: PolicyCommand) -> CliResult {
@@ -234,7 +234,7 @@ pub(super) fn verify_with_policy(dir: &Path, args: &VerifyArgs) -> CliResult {
         CacheTtls::default(),
         None,
     )
-    .map_err(CliError::Input)?;
+    .map_err(CliError::input)?;
     engine.set_policy(policy);
     let outcome = block_on(engine.check(&image.to_string()));
     if let OutputFormat::Json = args.output {

@@ -86,7 +86,7 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// A registry client configured from the command line.
 pub(crate) fn registry_client(args: &RegistryArgs) -> Result<Registry, CliError> {
-    Registry::new(registry_client_options(args)?).map_err(CliError::Input)
+    Registry::new(registry_client_options(args)?).map_err(CliError::input)
 }
 
 /// Registry options from the command line.
@@ -105,7 +105,7 @@ pub(crate) fn registry_client_options(args: &RegistryArgs) -> Result<RegistryOpt
         }
         (None, None) => match DockerConfig::default_path() {
             Some(path) => Credentials::anonymous()
-                .with_docker_config(DockerConfig::load(&path).map_err(CliError::Input)?),
+                .with_docker_config(DockerConfig::load(&path).map_err(CliError::input)?),
             None => Credentials::anonymous(),
         },
     };
@@ -126,7 +126,7 @@ pub(crate) fn registry_client_options(args: &RegistryArgs) -> Result<RegistryOpt
 pub(crate) fn auth_hosts(values: &[String]) -> Result<Vec<AuthHost>, CliError> {
     values
         .iter()
-        .map(|v| AuthHost::parse(v).map_err(CliError::Input))
+        .map(|v| AuthHost::parse(v).map_err(CliError::input))
         .collect()
 }
 
@@ -274,7 +274,11 @@ pub(super) fn list(args: ListArgs) -> CliResult {
             digest: f.manifest_digest.clone(),
             signers: f.envelope.as_ref().map(signers).unwrap_or_default(),
             created: f.created.clone(),
-            error: f.envelope.as_ref().err().cloned(),
+            error: f
+                .envelope
+                .as_ref()
+                .err()
+                .map(|e| crate::verify::pipeline::bounded_reason(e.to_string())),
         })
         .collect();
     match args.output {

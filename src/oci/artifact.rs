@@ -62,6 +62,11 @@ pub(crate) fn descriptor_of(media_type: &str, bytes: &[u8], embed: bool) -> Desc
     }
 }
 
+/// Bytes that are not an OCI image manifest.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("not an OCI manifest: {0}")]
+pub struct NotAManifest(String);
+
 impl ArtifactManifest {
     /// The unlinked signature manifest for `.nv2` bytes, created at `created` (RFC 3339).
     pub(crate) fn for_signature(signature: &[u8], created: &str) -> Self {
@@ -76,9 +81,8 @@ impl ArtifactManifest {
         }
     }
 
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| format!("not an OCI manifest: {}", e.to_string().replace('\n', " ")))
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, NotAManifest> {
+        serde_json::from_slice(bytes).map_err(|e| NotAManifest(e.to_string().replace('\n', " ")))
     }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {

@@ -10,7 +10,7 @@ use std::fmt;
 pub struct Digest(String);
 
 /// Why a string is not a digest nv2 accepts.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid digest {0:?}: expected sha256:<64 lowercase hex characters>")]
 pub struct DigestError(pub String);
 

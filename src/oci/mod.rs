@@ -9,10 +9,11 @@ pub(crate) mod reference;
 pub(crate) mod referrers;
 pub(crate) mod target;
 
-pub use artifact::ARTIFACT_TYPE;
+pub use artifact::{ARTIFACT_TYPE, NotAManifest};
 pub use client::{
-    AuthHost, AuthStore, Credentials, Descriptor, DockerConfig, MAX_REFERRERS, Registry,
-    RegistryError, RegistryOptions, select_referrers,
+    AuthHost, AuthHostError, AuthStore, ClientSetupError, Credentials, Descriptor, DockerConfig,
+    DockerConfigError, EmbeddedError, MAX_REFERRERS, Registry, RegistryError, RegistryOptions,
+    select_referrers,
 };
-pub use digest::Digest;
+pub use digest::{Digest, DigestError};
 pub use reference::Reference;

@@ -285,10 +285,12 @@ impl TrustInputs {
     /// Reads a trust directory; a store with an unreadable or malformed file
     /// is kept empty and named in `problems`.
     pub(crate) fn from_dir(dir: &Path) -> Self {
-        let document = crate::io::read_bounded(&dir.join("trustpolicy.json"), 1 << 20)
-            .map_err(|e| PolicyError::Unreadable {
-                path: dir.join("trustpolicy.json").display().to_string(),
-                reason: e.to_string(),
+        let document =
+            crate::io::read_bounded(&dir.join("trustpolicy.json"), 1 << 20).map_err(|e| {
+                PolicyError::Unreadable {
+                    path: dir.join("trustpolicy.json").display().to_string(),
+                    reason: e.to_string(),
+                }
             });
         let mut stores = Stores::new();
         let mut problems = Vec::new();

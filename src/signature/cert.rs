@@ -55,6 +55,15 @@ pub enum CertError {
     File { path: String, reason: String },
 }
 
+/// A certificate used outside its validity period.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ValidityError {
+    #[error("certificate {subject:?} is not valid before {}", crate::time::rfc3339(*.from))]
+    NotYetValid { subject: String, from: i64 },
+    #[error("certificate {subject:?} expired at {}", crate::time::rfc3339(*.at))]
+    Expired { subject: String, at: i64 },
+}
+
 impl Certificate {
     /// Parses one DER certificate; trailing bytes are refused.
     pub fn from_der(der: Vec<u8>) -> Result<Self, CertError> {
@@ -256,20 +265,18 @@ impl Certificate {
     }
 
     /// `Ok` when `now` (Unix seconds) is inside the validity period.
-    pub fn check_validity(&self, now: i64) -> Result<(), String> {
+    pub fn check_validity(&self, now: i64) -> Result<(), ValidityError> {
         if now < self.not_before {
-            return Err(format!(
-                "certificate {:?} is not valid before {}",
-                self.subject,
-                crate::time::rfc3339(self.not_before)
-            ));
+            return Err(ValidityError::NotYetValid {
+                subject: self.subject.clone(),
+                from: self.not_before,
+            });
         }
         if now > self.not_after {
-            return Err(format!(
-                "certificate {:?} expired at {}",
-                self.subject,
-                crate::time::rfc3339(self.not_after)
-            ));
+            return Err(ValidityError::Expired {
+                subject: self.subject.clone(),
+                at: self.not_after,
+            });
         }
         Ok(())
     }

@@ -111,12 +111,17 @@ impl fmt::Display for Algorithm {
     }
 }
 
+/// An algorithm name nv2 does not sign or verify with.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error(
+    "unsupported algorithm {0:?}: expected RS256, RS384, RS512, PS256, PS384, PS512, ES256 or ES384"
+)]
+pub struct UnsupportedAlgorithm(String);
+
 impl std::str::FromStr for Algorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Algorithm::parse(s).ok_or_else(|| {
-            format!("unsupported algorithm {s:?}: expected RS256, RS384, RS512, PS256, PS384, PS512, ES256 or ES384")
-        })
+    type Err = UnsupportedAlgorithm;
+    fn from_str(s: &str) -> Result<Self, UnsupportedAlgorithm> {
+        Algorithm::parse(s).ok_or_else(|| UnsupportedAlgorithm(crate::oci::digest::shorten(s)))
     }
 }
 
@@ -172,16 +177,6 @@ const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 
 impl PublicKey {
-    /// Reads a DER SubjectPublicKeyInfo.
-    pub fn from_spki_der(spki_der: &[u8]) -> Result<Self, String> {
-        let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der)
-            .map_err(|e| format!("malformed public key: {e}"))?;
-        if !rest.is_empty() {
-            return Err("malformed public key: trailing bytes".into());
-        }
-        Ok(Self::from_parsed(&spki))
-    }
-
     /// Builds from x509-parser's view of a SubjectPublicKeyInfo.
     pub fn from_parsed(spki: &SubjectPublicKeyInfo<'_>) -> Self {
         let raw = spki.subject_public_key.data.to_vec();

@@ -15,7 +15,7 @@ pub enum SignatureEnvelope {
 }
 
 /// Why a signature blob cannot be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FormatError {
     #[error("signature media type {0:?} is not one nv2 reads")]
     Unsupported(String),

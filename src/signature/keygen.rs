@@ -25,15 +25,29 @@ pub(crate) struct Generated {
 }
 
 /// Generates a key of `key_type` and a certificate for `cn` valid `days` days.
-pub(crate) fn generate(cn: &str, key_type: KeyType, days: u32) -> Result<Generated, String> {
+/// Why a key or certificate could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KeygenError {
+    #[error("key generation failed: {0}")]
+    Key(rcgen::Error),
+    #[error("invalid name {cn:?}: {error}")]
+    Name { cn: String, error: rcgen::Error },
+    #[error("certificate creation failed: {0}")]
+    Certificate(rcgen::Error),
+}
+
+pub(crate) fn generate(cn: &str, key_type: KeyType, days: u32) -> Result<Generated, KeygenError> {
     let key = match key_type {
         KeyType::Rsa => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
         KeyType::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         KeyType::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
     }
-    .map_err(|e| format!("key generation failed: {e}"))?;
-    let mut params = CertificateParams::new(vec![cn.to_owned()])
-        .map_err(|e| format!("invalid name {cn:?}: {e}"))?;
+    .map_err(KeygenError::Key)?;
+    let mut params =
+        CertificateParams::new(vec![cn.to_owned()]).map_err(|error| KeygenError::Name {
+            cn: crate::oci::digest::shorten(cn),
+            error,
+        })?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
@@ -43,9 +57,7 @@ pub(crate) fn generate(cn: &str, key_type: KeyType, days: u32) -> Result<Generat
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(5);
     params.not_after = now + time::Duration::days(i64::from(days));
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| format!("certificate creation failed: {e}"))?;
+    let cert = params.self_signed(&key).map_err(KeygenError::Certificate)?;
     Ok(Generated {
         key_pem: key.serialize_pem(),
         cert_pem: cert.pem(),

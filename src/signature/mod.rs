@@ -13,5 +13,5 @@ pub use cert::Certificate;
 pub use crypto::{Algorithm, SigningKey};
 pub use dn::Name;
 pub use envelope::{Envelope, SignedContent, Signer, decode_base64};
-pub use format::SignatureEnvelope;
+pub use format::{FormatError, SignatureEnvelope};
 pub use trust::{TrustError, TrustMaterial};

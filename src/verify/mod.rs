@@ -7,6 +7,6 @@ pub(crate) mod remote;
 
 pub use pipeline::{Identities, Requirements, Subject, Verdict, verify_envelope};
 pub use remote::{
-    Discovered, FoundSignature, MAX_IMAGE_SIGNATURE_BYTES, MAX_IMAGE_SIGNATURES,
+    Discovered, FetchError, FoundSignature, MAX_IMAGE_SIGNATURE_BYTES, MAX_IMAGE_SIGNATURES,
     MAX_SIGNATURE_MANIFEST, verify_found,
 };

@@ -364,7 +364,7 @@ fn verify_entry(
     let key = match signer_key(entry, req.trust) {
         Ok(key) => key,
         Err(reason) => {
-            report.failures = integrity(reason);
+            report.failures = integrity(reason.to_string());
             return report;
         }
     };
@@ -382,45 +382,64 @@ fn verify_entry(
     report
 }
 
+/// Why no key can be taken from a signature to verify it with.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+enum SignerKeyError {
+    #[error("\"x5c\" is empty")]
+    EmptyChain,
+    #[error("\"x5c\" holds {0} certificates; at most {MAX_CHAIN} are accepted")]
+    LongChain(usize),
+    #[error("x5c[{index}] is not valid base64: {reason}")]
+    NotBase64 { index: usize, reason: String },
+    #[error("x5c[{index}]: {reason}")]
+    BadCertificate { index: usize, reason: String },
+    #[error("kid {} does not match the x5c leaf's key ({leaf})", shorten(.kid))]
+    KidMismatch { kid: String, leaf: String },
+    #[error("signature has neither \"kid\" nor \"x5c\"")]
+    NoKey,
+    #[error("kid {} matches no trusted certificate", shorten(.0))]
+    UnknownKid(String),
+}
+
 fn signer_key<'a>(
     entry: &SignatureEntry,
     trust: &'a TrustMaterial,
-) -> Result<SignerKey<'a>, String> {
+) -> Result<SignerKey<'a>, SignerKeyError> {
     if let Some(x5c) = &entry.x5c {
         if x5c.is_empty() {
-            return Err("\"x5c\" is empty".into());
+            return Err(SignerKeyError::EmptyChain);
         }
         if x5c.len() > MAX_CHAIN {
-            return Err(format!(
-                "\"x5c\" holds {} certificates; at most {MAX_CHAIN} are accepted",
-                x5c.len()
-            ));
+            return Err(SignerKeyError::LongChain(x5c.len()));
         }
         let mut chain = Vec::with_capacity(x5c.len());
-        for (i, b64) in x5c.iter().enumerate() {
-            let der =
-                decode_base64(b64).map_err(|e| format!("x5c[{i}] is not valid base64: {e}"))?;
-            chain.push(Certificate::from_der(der).map_err(|e| format!("x5c[{i}]: {e}"))?);
+        for (index, b64) in x5c.iter().enumerate() {
+            let der = decode_base64(b64).map_err(|e| SignerKeyError::NotBase64 {
+                index,
+                reason: e.to_string(),
+            })?;
+            chain.push(
+                Certificate::from_der(der).map_err(|e| SignerKeyError::BadCertificate {
+                    index,
+                    reason: e.to_string(),
+                })?,
+            );
         }
         if let Some(kid) = &entry.kid
             && kid != chain[0].key_id()
         {
-            return Err(format!(
-                "kid {} does not match the x5c leaf's key ({})",
-                shorten(kid),
-                chain[0].key_id()
-            ));
+            return Err(SignerKeyError::KidMismatch {
+                kid: kid.clone(),
+                leaf: chain[0].key_id().to_owned(),
+            });
         }
         return Ok(SignerKey::Chain(chain));
     }
-    let kid = entry
-        .kid
-        .as_deref()
-        .ok_or("signature has neither \"kid\" nor \"x5c\"")?;
+    let kid = entry.kid.as_deref().ok_or(SignerKeyError::NoKey)?;
     trust
         .pinned_by_kid(kid)
         .map(SignerKey::Pinned)
-        .ok_or_else(|| format!("kid {} matches no trusted certificate", shorten(kid)))
+        .ok_or_else(|| SignerKeyError::UnknownKid(kid.to_owned()))
 }
 
 /// Authenticity checks; returns the failures, the certificate whose facts
@@ -441,16 +460,19 @@ fn authenticity<'a>(
             name_constrained: false,
             not_after: cert.not_after(),
         };
-        let usable = cert.check_validity(req.now).and_then(|()| {
-            if cert.allows_code_signing() {
-                Ok(facts)
-            } else {
-                Err(format!(
-                    "certificate {:?} has an extended key usage without codeSigning",
-                    cert.subject()
-                ))
-            }
-        });
+        let usable = cert
+            .check_validity(req.now)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                if cert.allows_code_signing() {
+                    Ok(facts)
+                } else {
+                    Err(format!(
+                        "certificate {:?} has an extended key usage without codeSigning",
+                        cert.subject()
+                    ))
+                }
+            });
         (cert, usable)
     };
     let (leaf, trusted) = match key {

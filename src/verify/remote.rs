@@ -18,7 +18,37 @@ pub struct FoundSignature {
     /// The signature manifest's digest.
     pub manifest_digest: String,
     pub created: Option<String>,
-    pub envelope: Result<SignatureEnvelope, String>,
+    pub envelope: Result<SignatureEnvelope, FetchError>,
+}
+
+/// Why one linked signature could not be fetched or read.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    #[error("{0}")]
+    Digest(#[from] crate::oci::digest::DigestError),
+    #[error("signature manifest of {0} bytes is larger than {MAX_SIGNATURE_MANIFEST}")]
+    ManifestTooLarge(u64),
+    #[error(
+        "not fetched: the image's signature download budget ({} MiB) is spent",
+        MAX_IMAGE_SIGNATURE_BYTES >> 20
+    )]
+    BudgetSpent,
+    #[error("{0}")]
+    Embedded(#[from] crate::oci::client::EmbeddedError),
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    NotAManifest(#[from] crate::oci::artifact::NotAManifest),
+    #[error("not an nv2 signature artifact")]
+    NotASignature,
+    #[error("linked to {}, not to {subject}", shorten(.linked))]
+    LinkedElsewhere { linked: String, subject: Digest },
+    #[error("has no subject, so it is not linked to {0}")]
+    NoSubject(Digest),
+    #[error("signature artifact has no signature layer")]
+    NoSignatureLayer,
+    #[error("{0}")]
+    Envelope(#[from] crate::signature::format::FormatError),
 }
 
 /// Resolves `r` to its manifest (one GET; the digest is computed from the bytes).
@@ -71,9 +101,7 @@ pub(crate) async fn discover(
         FoundSignature {
             manifest_digest: desc.digest.clone(),
             created,
-            envelope: envelope
-                .map(|(env, _)| env)
-                .map_err(crate::verify::pipeline::bounded_reason),
+            envelope: envelope.map(|(env, _)| env),
         }
     });
     let signatures = futures_util::stream::iter(fetches)
@@ -110,19 +138,14 @@ impl ByteBudget {
     }
 
     /// Takes `n` bytes, or refuses when fewer are left.
-    fn take(&self, n: u64) -> Result<(), String> {
+    fn take(&self, n: u64) -> Result<(), FetchError> {
         use std::sync::atomic::Ordering;
         self.0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
                 left.checked_sub(n)
             })
             .map(|_| ())
-            .map_err(|_| {
-                format!(
-                    "not fetched: the image's signature download budget ({} MiB) is spent",
-                    MAX_IMAGE_SIGNATURE_BYTES >> 20
-                )
-            })
+            .map_err(|_| FetchError::BudgetSpent)
     }
 }
 
@@ -132,13 +155,10 @@ async fn fetch_signature(
     subject: &Digest,
     desc: &crate::oci::client::Descriptor,
     budget: &ByteBudget,
-) -> Result<(SignatureEnvelope, ArtifactManifest), String> {
-    let digest = Digest::parse(&desc.digest).map_err(|e| e.to_string())?;
+) -> Result<(SignatureEnvelope, ArtifactManifest), FetchError> {
+    let digest = Digest::parse(&desc.digest)?;
     if desc.size > MAX_SIGNATURE_MANIFEST {
-        return Err(format!(
-            "signature manifest of {} bytes is larger than {MAX_SIGNATURE_MANIFEST}",
-            desc.size
-        ));
+        return Err(FetchError::ManifestTooLarge(desc.size));
     }
     let bytes = match desc.embedded() {
         Some(embedded) => embedded?,
@@ -148,8 +168,7 @@ async fn fetch_signature(
             budget.take(MAX_SIGNATURE_MANIFEST)?;
             let bytes = registry
                 .manifest(&r.by_digest(digest.clone()), MAX_SIGNATURE_MANIFEST)
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .bytes;
             budget.refund(MAX_SIGNATURE_MANIFEST.saturating_sub(bytes.len() as u64));
             bytes
@@ -157,30 +176,27 @@ async fn fetch_signature(
     };
     let manifest = ArtifactManifest::parse(&bytes)?;
     if !manifest.is_signature() {
-        return Err("not an nv2 signature artifact".into());
+        return Err(FetchError::NotASignature);
     }
     match &manifest.subject {
         Some(s) if s.digest == subject.as_str() => {}
         Some(s) => {
-            return Err(format!(
-                "linked to {}, not to {subject}",
-                shorten(&s.digest)
-            ));
+            return Err(FetchError::LinkedElsewhere {
+                linked: s.digest.clone(),
+                subject: subject.clone(),
+            });
         }
-        None => return Err(format!("has no subject, so it is not linked to {subject}")),
+        None => return Err(FetchError::NoSubject(subject.clone())),
     }
     let blob = manifest
         .signature_blob()
-        .ok_or("signature artifact has no signature layer")?;
+        .ok_or(FetchError::NoSignatureLayer)?;
     if blob.data.is_none() {
         // A blob is read up to its declared size, which is checked.
         budget.take(blob.size.min(MAX_SIGNATURE_BLOB))?;
     }
-    let sig = registry
-        .blob(r, blob, MAX_SIGNATURE_BLOB)
-        .await
-        .map_err(|e| e.to_string())?;
-    let env = SignatureEnvelope::parse(&blob.media_type, &sig).map_err(|e| e.to_string())?;
+    let sig = registry.blob(r, blob, MAX_SIGNATURE_BLOB).await?;
+    let env = SignatureEnvelope::parse(&blob.media_type, &sig)?;
     Ok((env, manifest))
 }
 
@@ -283,7 +299,8 @@ pub fn verify_found(found: Discovered, subject: &Subject, req: &Requirements<'_>
             manifest_digest: f.manifest_digest,
             verdict: f
                 .envelope
-                .map(|env| verify_any_within(&env, subject, req, &mut budget)),
+                .map(|env| verify_any_within(&env, subject, req, &mut budget))
+                .map_err(|e| crate::verify::pipeline::bounded_reason(e.to_string())),
         })
         .collect();
     let spent = wanted > MAX_IMAGE_SIGNATURES;
@@ -302,8 +319,7 @@ mod tests {
     fn the_download_budget_is_shared_and_never_overdrawn() {
         let budget = ByteBudget::new(10);
         assert!(budget.take(6).is_ok());
-        let err = budget.take(5).unwrap_err();
-        assert!(err.contains("budget"), "{err}");
+        assert_eq!(budget.take(5), Err(FetchError::BudgetSpent));
         assert!(budget.take(4).is_ok());
         assert!(budget.take(1).is_err());
         assert!(budget.take(0).is_ok());

@@ -114,9 +114,29 @@ impl fmt::Debug for AuthEntry {
     }
 }
 
+/// Why a Docker config (file or pull secret) cannot be read.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum DockerConfigError {
+    #[error("docker config {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("dockercfg: {0}")]
+    Dockercfg(String),
+    #[error("docker config: {0}")]
+    Json(String),
+}
+
+/// A serde error on one line.
+fn json_reason(e: &serde_json::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
 impl DockerConfig {
     /// Reads `path`; a missing file is an empty config.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, DockerConfigError> {
+        let file_error = |reason: String| DockerConfigError::File {
+            path: path.display().to_string(),
+            reason,
+        };
         match crate::io::read_bounded(path, 1 << 20) {
             Ok(bytes) => serde_json::from_slice::<DockerConfig>(&bytes)
                 .map(|mut config| {
@@ -124,17 +144,11 @@ impl DockerConfig {
                     config.helpers_allowed = true;
                     config
                 })
-                .map_err(|e| {
-                    format!(
-                        "docker config {}: {}",
-                        path.display(),
-                        e.to_string().replace('\n', " ")
-                    )
-                }),
+                .map_err(|e| file_error(json_reason(&e))),
             Err(crate::io::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(DockerConfig::default())
             }
-            Err(e) => Err(format!("docker config {}: {e}", path.display())),
+            Err(e) => Err(file_error(e.to_string())),
         }
     }
 
@@ -147,9 +161,9 @@ impl DockerConfig {
     }
 
     /// The legacy `.dockercfg` form: the `auths` map alone.
-    pub fn from_dockercfg(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_dockercfg(bytes: &[u8]) -> Result<Self, DockerConfigError> {
         let auths = serde_json::from_slice(bytes)
-            .map_err(|e| format!("dockercfg: {}", e.to_string().replace('\n', " ")))?;
+            .map_err(|e| DockerConfigError::Dockercfg(json_reason(&e)))?;
         Ok(DockerConfig {
             auths,
             ..DockerConfig::default()
@@ -157,9 +171,8 @@ impl DockerConfig {
     }
 
     /// Parses config JSON from memory (a pull secret); credential helpers are not run for it.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| format!("docker config: {}", e.to_string().replace('\n', " ")))
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DockerConfigError> {
+        serde_json::from_slice(bytes).map_err(|e| DockerConfigError::Json(json_reason(&e)))
     }
 
     /// Roughly the bytes this config holds (for cache weights).

@@ -35,6 +35,17 @@ pub enum RegistryError {
     Redirected { what: String, host: String },
 }
 
+/// Why a registry client cannot be built from its options.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ClientSetupError {
+    #[error("insecure registry {host:?}: {reason}")]
+    InsecureRegistry { host: String, reason: &'static str },
+    #[error("CA file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
 /// An error about an answer that a redirect fetched from another host says
 /// only that nothing usable came back (details at debug level, for operators).
 pub(super) fn redact<T>(

@@ -160,14 +160,24 @@ pub struct AuthHost {
     pub host: String,
 }
 
+/// An `--auth-host` value that is not `REGISTRY=HOST[:PORT]`.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error(
+    "--auth-host {input:?}: expected REGISTRY=HOST[:PORT], e.g. docker.io=auth.docker.io{}",
+    .registry.map(|r| format!(": {r}")).unwrap_or_default()
+)]
+pub struct AuthHostError {
+    input: String,
+    /// Why the registry part has no canonical spelling.
+    registry: Option<&'static str>,
+}
+
 impl AuthHost {
     /// Parses `REGISTRY=HOST[:PORT]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "--auth-host {:?}: expected REGISTRY=HOST[:PORT], e.g. docker.io=auth.docker.io",
-                crate::oci::digest::shorten(s)
-            )
+    pub fn parse(s: &str) -> Result<Self, AuthHostError> {
+        let bad = || AuthHostError {
+            input: crate::oci::digest::shorten(s),
+            registry: None,
         };
         let (registry, host) = s.split_once('=').ok_or_else(bad)?;
         let ok = |p: &str| {
@@ -180,8 +190,11 @@ impl AuthHost {
             return Err(bad());
         }
         // The registry in its canonical spelling, as references have it.
-        let registry = crate::oci::reference::canonical_host(registry)
-            .map_err(|e| format!("{}: {e}", bad()))?;
+        let registry =
+            crate::oci::reference::canonical_host(registry).map_err(|reason| AuthHostError {
+                registry: Some(reason),
+                ..bad()
+            })?;
         Ok(AuthHost {
             registry,
             host: host.to_ascii_lowercase(),
@@ -216,13 +229,22 @@ pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
 /// Whether a redirect from `registry` (the URL first asked) to `target` may be
 /// followed, as far as the URLs go: HTTPS only, or plain HTTP to the same
 /// insecure registry.
-pub(crate) fn redirect_scheme_ok(registry: &Url, target: &Url) -> Result<(), String> {
+pub(crate) fn redirect_scheme_ok(registry: &Url, target: &Url) -> Result<(), SchemeRefused> {
     match target.scheme() {
         "https" => Ok(()),
         "http" if registry.scheme() == "http" && same_host(registry, target) => Ok(()),
-        "http" => Err("a plain-HTTP target".into()),
-        _ => Err("a target that is not an http(s) URL".into()),
+        "http" => Err(SchemeRefused::PlainHttp),
+        _ => Err(SchemeRefused::NotHttp),
     }
+}
+
+/// Why a redirect's scheme is refused.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchemeRefused {
+    #[error("a plain-HTTP target")]
+    PlainHttp,
+    #[error("a target that is not an http(s) URL")]
+    NotHttp,
 }
 
 #[cfg(test)]
@@ -291,7 +313,7 @@ mod tests {
             "a=b c",
         ] {
             let e = AuthHost::parse(bad).unwrap_err();
-            assert!(e.contains("REGISTRY=HOST"), "{e}");
+            assert!(e.to_string().contains("REGISTRY=HOST"), "{e}");
         }
     }
 

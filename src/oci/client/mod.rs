@@ -34,10 +34,10 @@ use answer::{
     header_str, one_line, outbound_permit, read_blob, read_body, read_manifest, status_error,
     transport_reason,
 };
-pub use auth::{Credentials, DockerConfig};
-pub use error::RegistryError;
+pub use auth::{Credentials, DockerConfig, DockerConfigError};
 use error::redact;
-pub use guard::AuthHost;
+pub use error::{ClientSetupError, RegistryError};
+pub use guard::{AuthHost, AuthHostError};
 pub use model::*;
 pub(crate) use read::RegistryRead;
 pub use tokens::AuthStore;
@@ -125,17 +125,17 @@ enum Access {
 }
 
 impl Registry {
-    pub fn new(mut options: RegistryOptions) -> Result<Self, String> {
+    pub fn new(mut options: RegistryOptions) -> Result<Self, ClientSetupError> {
         // Insecure hosts are compared with references' canonical registries.
         options.insecure_hosts = options
             .insecure_hosts
             .iter()
             .map(|h| {
-                crate::oci::reference::canonical_host(h).map_err(|e| {
-                    format!(
-                        "insecure registry {:?}: {e}",
-                        crate::oci::digest::shorten(h)
-                    )
+                crate::oci::reference::canonical_host(h).map_err(|reason| {
+                    ClientSetupError::InsecureRegistry {
+                        host: crate::oci::digest::shorten(h),
+                        reason,
+                    }
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -170,7 +170,10 @@ impl Registry {
     /// A client for `options`; `guarded` ones never connect to internal
     /// addresses. Redirects are never followed by reqwest: see
     /// [`Self::get_content`].
-    fn client(options: &RegistryOptions, guarded: bool) -> Result<reqwest::Client, String> {
+    fn client(
+        options: &RegistryOptions,
+        guarded: bool,
+    ) -> Result<reqwest::Client, ClientSetupError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("nv2/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
@@ -186,22 +189,28 @@ impl Registry {
             builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
         }
         if let Some(path) = &options.ca_file {
+            let ca_error = |reason: String| ClientSetupError::CaFile {
+                path: path.display().to_string(),
+                reason,
+            };
             let pem = crate::io::read_bounded(path, crate::io::MAX_CERT_FILE)
-                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+                .map_err(|e| ca_error(e.to_string()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
             if certs.is_empty() {
-                return Err(format!("CA file {}: no certificate", path.display()));
+                return Err(ca_error("no certificate".into()));
             }
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
         }
-        builder.build().map_err(|e| format!("HTTP client: {e}"))
+        builder
+            .build()
+            .map_err(|e| ClientSetupError::Http(e.to_string()))
     }
 
     /// The client for hosts a registry names.
-    fn guarded(&self) -> Result<&reqwest::Client, String> {
+    fn guarded(&self) -> Result<&reqwest::Client, ClientSetupError> {
         if let Some(c) = self.guarded.get() {
             return Ok(c);
         }
@@ -288,7 +297,10 @@ impl Registry {
             return Err(RegistryError::TooLarge { what, limit });
         }
         if let Some(embedded) = desc.embedded() {
-            return embedded.map_err(|reason| RegistryError::Invalid { what, reason });
+            return embedded.map_err(|e| RegistryError::Invalid {
+                what,
+                reason: e.to_string(),
+            });
         }
         let url = format!("{}/blobs/{}", self.base_url(r), digest);
         let _permit = outbound_permit(&what).await?;
@@ -377,9 +389,9 @@ impl Registry {
                 // again at connect time: the guarded client keeps that from
                 // turning internal, unless the registry itself is internal.
                 if own.is_empty() {
-                    self.guarded().map_err(|reason| RegistryError::Invalid {
+                    self.guarded().map_err(|e| RegistryError::Invalid {
                         what: what.to_owned(),
-                        reason,
+                        reason: e.to_string(),
                     })?
                 } else {
                     &self.http

@@ -45,22 +45,31 @@ pub struct Descriptor {
     pub data: Option<String>,
 }
 
+/// Why a descriptor's embedded `data` cannot be used.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum EmbeddedError {
+    #[error("embedded data of {digest} is not base64: {reason}")]
+    NotBase64 { digest: String, reason: String },
+    #[error("{0}")]
+    Digest(#[from] crate::oci::digest::DigestError),
+    #[error("embedded data does not match {0}")]
+    Mismatch(Digest),
+}
+
 impl Descriptor {
     /// The embedded content, if present and true to the descriptor.
-    pub fn embedded(&self) -> Option<Result<Vec<u8>, String>> {
+    pub fn embedded(&self) -> Option<Result<Vec<u8>, EmbeddedError>> {
         let data = self.data.as_ref()?;
         Some(
             crate::signature::envelope::decode_base64(data)
-                .map_err(|e| {
-                    format!(
-                        "embedded data of {} is not base64: {e}",
-                        shorten(&self.digest)
-                    )
+                .map_err(|e| EmbeddedError::NotBase64 {
+                    digest: shorten(&self.digest),
+                    reason: e.to_string(),
                 })
                 .and_then(|bytes| {
-                    let digest = Digest::parse(&self.digest).map_err(|e| e.to_string())?;
+                    let digest = Digest::parse(&self.digest)?;
                     if bytes.len() as u64 != self.size || !digest.matches(&bytes) {
-                        return Err(format!("embedded data does not match {digest}"));
+                        return Err(EmbeddedError::Mismatch(digest));
                     }
                     Ok(bytes)
                 }),

@@ -82,7 +82,7 @@ impl Registry {
                     "token realm {shown} is a {class} address; refused (a token service on another host must be named with --auth-host {host}={realm_host})"
                 )));
             }
-            self.guarded().map_err(auth_err)?
+            self.guarded().map_err(|e| auth_err(e.to_string()))?
         };
         let mut url = realm_url;
         url.query_pairs_mut().append_pair("scope", scope);
