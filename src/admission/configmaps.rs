@@ -27,6 +27,7 @@ pub(crate) const POLICY_KEY: &str = "trustpolicy.json";
 
 /// Receives each rebuilt configuration, or why it could not be built.
 pub trait PolicySink: Send + Sync {
+    // Over 60 lines: one watch event's effect on the ConfigMap set, with each kind of event beside the others.
     fn apply(&self, result: Result<TrustPolicy, PolicyError>);
 }
 

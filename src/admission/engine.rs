@@ -305,54 +305,65 @@ impl<S: RegistrySource> Engine<S> {
             .verdicts
             .get_or_compute(
                 key,
-                || async {
-                    // Discovered signatures are held until verified: at most
-                    // DISCOVERIES images hold them at once, process-wide.
-                    let _slot = discovery_slot().await;
-                    let verdict = match crate::verify::remote::discover(
-                        &*registry,
-                        &by_digest,
-                        &subject.digest,
-                    )
-                    .await
-                    {
-                        Ok(found) => {
-                            verify_off_workers(loaded.clone(), by_digest.clone(), found, &subject)
-                                .await
-                        }
-                        Err(e) => Err(Unverifiable::Discover(e)),
-                    };
-                    let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
-                    let transient = verdict.is_err();
-                    let decision = match verdict {
-                        Err(e) => when_unverifiable(audit, e),
-                        Ok(v) => decision::for_verdict(&policy.level, &v),
-                    };
-                    if let Some(o) = &self.observer {
-                        o.verification(decision.label());
-                    }
-                    Verified {
-                        decision,
-                        valid_until,
-                        transient,
-                    }
-                },
-                |v| match v.decision {
-                    Decision::Allow => match v.valid_until {
-                        Some(t) => {
-                            let left = (t - crate::time::now()).max(0) as u64;
-                            self.ttls.verified.min(Duration::from_secs(left))
-                        }
-                        None => self.ttls.verified,
-                    },
-                    _ if v.transient => self.ttls.failed.min(TRANSIENT_TTL),
-                    _ => self.ttls.failed,
-                },
+                || self.verify_subject(&*registry, &loaded, &by_digest, &subject),
+                |v| self.verdict_ttl(v),
             )
             .await;
         self.count("verdict", lookup);
         out.decision = verified.decision;
         out
+    }
+
+    /// Discovers and verifies the signatures of `subject` (named `by_digest`)
+    /// under `loaded`: one computation of the verdict cache.
+    async fn verify_subject(
+        &self,
+        registry: &S::Client,
+        loaded: &Arc<LoadedPolicy>,
+        by_digest: &Reference,
+        subject: &Subject,
+    ) -> Verified {
+        // Discovered signatures are held until verified: at most
+        // DISCOVERIES images hold them at once, process-wide.
+        let _slot = discovery_slot().await;
+        let verdict =
+            match crate::verify::remote::discover(registry, by_digest, &subject.digest).await {
+                Ok(found) => {
+                    verify_off_workers(loaded.clone(), by_digest.clone(), found, subject).await
+                }
+                Err(e) => Err(Unverifiable::Discover(e)),
+            };
+        let valid_until = verdict.as_ref().ok().and_then(|v| v.valid_until());
+        let transient = verdict.is_err();
+        let decision = match (loaded.policy.policy_for(by_digest), verdict) {
+            (None, _) => Decision::Deny(Unverifiable::PolicyChanged.to_string()),
+            (Some(policy), Err(e)) => when_unverifiable(policy.level.is_audit(), e),
+            (Some(policy), Ok(v)) => decision::for_verdict(&policy.level, &v),
+        };
+        if let Some(o) = &self.observer {
+            o.verification(decision.label());
+        }
+        Verified {
+            decision,
+            valid_until,
+            transient,
+        }
+    }
+
+    /// How long a verdict is kept: a pass no longer than its signatures and
+    /// certificates stay valid; a transient failure only briefly.
+    fn verdict_ttl(&self, v: &Verified) -> Duration {
+        match v.decision {
+            Decision::Allow => match v.valid_until {
+                Some(t) => {
+                    let left = (t - crate::time::now()).max(0) as u64;
+                    self.ttls.verified.min(Duration::from_secs(left))
+                }
+                None => self.ttls.verified,
+            },
+            _ if v.transient => self.ttls.failed.min(TRANSIENT_TTL),
+            _ => self.ttls.failed,
+        }
     }
 
     /// Tag → (digest, size); a digest reference needs no request.

@@ -186,6 +186,7 @@ impl BodyError {
 }
 
 /// Reads `req`'s body within the read timeout and the byte budgets.
+// Over 60 lines: the body is read under three budgets at once (bytes, time, process-wide buffer).
 pub(crate) async fn read_body(
     budgets: &Budgets,
     req: Request<Body>,

@@ -13,6 +13,7 @@ pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod pull_secrets;
 pub(crate) mod review;
+mod service;
 
 pub use configmaps::{PolicySink, build_policy, watch_configmaps};
 pub use engine::{CacheTtls, Decision, Engine};
@@ -23,20 +24,17 @@ mod sources;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::StreamExt;
 
-use crate::admission::engine::ImageOutcome;
 use crate::oci::client::RegistryOptions;
 use limits::{Budgets, ServerLimits};
 use metrics::Metrics;
-use review::{Scope, allow_json, decide, response_json};
 
 /// Request bodies over this are refused (413).
 pub const MAX_BODY: usize = 3 << 20;
@@ -143,6 +141,7 @@ pub enum WebhookError {
 }
 
 /// Runs the webhook until SIGTERM or Ctrl-C.
+// Over 60 lines: the server's start-up steps in order (clients, sources, TLS, signals, serve).
 pub async fn run(options: WebhookOptions) -> Result<(), WebhookError> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let needs_api = options.trust_dir.is_none() || options.workload_pull_secrets;
@@ -289,7 +288,12 @@ async fn mutate(State(state): State<Arc<AppState>>, req: Request) -> Response {
 /// body's budget is held until the answer is ready.
 async fn review_request(state: &AppState, req: Request, mutating: bool) -> Response {
     match limits::read_body(&state.budgets, req).await {
-        Ok(body) => handle_review(state, &body.bytes, mutating).await,
+        Ok(body) => match service::review(state, &body.bytes, mutating).await {
+            service::Answer::Review(answer) => json_response(answer),
+            service::Answer::BadRequest(reason) => {
+                (StatusCode::BAD_REQUEST, reason.to_string()).into_response()
+            }
+        },
         Err(e) => {
             tracing::warn!(reason = %e, "refused an admission request body");
             (e.status(), e.to_string()).into_response()
@@ -304,166 +308,3 @@ fn json_response(value: serde_json::Value) -> Response {
     )
         .into_response()
 }
-
-/// One AdmissionReview: parse, find images, verify them in parallel under the
-/// deadline, decide, log one line, count.
-async fn handle_review(state: &AppState, body: &[u8], mutating: bool) -> Response {
-    let started = Instant::now();
-    let req = match parse_review(body) {
-        Ok(r) => r,
-        Err(reason) => {
-            tracing::warn!(%reason, "rejected an admission request");
-            return (StatusCode::BAD_REQUEST, reason.to_string()).into_response();
-        }
-    };
-    let count = |decision: &str| {
-        state
-            .metrics
-            .admission(&req.kind.kind, &req.operation, decision, started.elapsed())
-    };
-    let (fields, is_pod, pull_secrets, service_account) = match scope(&req) {
-        Ok(Scope::Ignore) => {
-            count("ignored");
-            return json_response(allow_json(&req.uid));
-        }
-        Ok(Scope::Check {
-            images,
-            is_pod,
-            pull_secrets,
-            service_account,
-        }) => (images, is_pod, pull_secrets, service_account),
-        Err(reason) => {
-            count("denied");
-            return deny_whole_request(&req, reason.to_string());
-        }
-    };
-    let mut distinct: Vec<&str> = fields.iter().map(|f| f.image.as_str()).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() > MAX_IMAGES_PER_REVIEW {
-        let reason = format!(
-            "the object names {} distinct images; at most {MAX_IMAGES_PER_REVIEW} are verified per request",
-            distinct.len()
-        );
-        count("denied");
-        return deny_whole_request(&req, reason);
-    }
-    let deadline = tokio::time::Instant::from_std(started) + state.deadline;
-    let namespace = req.namespace.as_deref().unwrap_or("default");
-    // With workload pull secrets, the workload's credentials come first.
-    let credentials = match &state.pull_secrets {
-        None => Ok(None),
-        Some(reader) => {
-            match tokio::time::timeout_at(
-                deadline,
-                reader.for_workload(namespace, &pull_secrets, &service_account),
-            )
-            .await
-            {
-                Ok(Ok(configs)) => Ok(Some(state.engine.credentials().layered_under(configs))),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(pull_secrets::PullSecretError::TimedOut),
-            }
-        }
-    };
-    let credentials = &credentials;
-    // Images are checked at most IMAGES_IN_FLIGHT at a time (each may hold
-    // several registry connections); every one under the same deadline.
-    let checks: Vec<_> = distinct
-        .iter()
-        .map(|image| async move {
-            let creds = match credentials {
-                Ok(c) => c.as_ref(),
-                Err(reason) => {
-                    return ImageOutcome {
-                        image: (*image).to_owned(),
-                        policy: None,
-                        digest: None,
-                        decision: decision::when_unverifiable(
-                            state.engine.is_audit(image),
-                            reason.clone().into(),
-                        ),
-                    };
-                }
-            };
-            // A place among the namespace's images in verification, then the
-            // check: both under the review's deadline.
-            let checked = async {
-                let _place = state.tenants.place(namespace).await;
-                state.engine.check_with(image, creds).await
-            };
-            match tokio::time::timeout_at(deadline, checked).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    let why = decision::Unverifiable::Deadline(state.deadline);
-                    ImageOutcome {
-                        image: (*image).to_owned(),
-                        policy: None,
-                        digest: None,
-                        decision: decision::when_unverifiable(state.engine.is_audit(image), why),
-                    }
-                }
-            }
-        })
-        .collect();
-    let outcomes: Vec<ImageOutcome> = futures_util::stream::iter(checks)
-        .buffered(IMAGES_IN_FLIGHT)
-        .collect()
-        .await;
-    let pin = mutating && (is_pod || state.pin_templates);
-    let response = decide(&fields, &outcomes, pin);
-    let decision = if !response.allowed {
-        "denied"
-    } else if !response.warnings.is_empty() {
-        "warned"
-    } else {
-        "allowed"
-    };
-    let reasons: Vec<String> = outcomes
-        .iter()
-        .map(|o| match &o.decision {
-            Decision::Allow => format!(
-                "{}: verified {}",
-                o.image,
-                o.digest.as_ref().map(|d| d.as_str()).unwrap_or("(skip)")
-            ),
-            Decision::Warn(r) => format!("{}: warning: {r}", o.image),
-            Decision::Deny(r) => format!("{}: denied: {r}", o.image),
-        })
-        .collect();
-    log_review(&req, decision, &reasons);
-    count(decision);
-    json_response(response_json(&req.uid, &response))
-}
-
-/// Denies a request for a reason that is not one image's (logged).
-fn deny_whole_request(req: &review::AdmissionRequest, reason: String) -> Response {
-    let r = review::Response {
-        allowed: false,
-        message: Some(format!("nv2 denied: {reason}")),
-        warnings: Vec::new(),
-        patch: None,
-        audit: Default::default(),
-    };
-    log_review(req, "denied", std::slice::from_ref(&reason));
-    json_response(response_json(&req.uid, &r))
-}
-
-fn log_review(req: &review::AdmissionRequest, decision: &str, reasons: &[String]) {
-    tracing::info!(
-        uid = %crate::oci::digest::shorten(&req.uid),
-        namespace = %crate::oci::digest::shorten(req.namespace.as_deref().unwrap_or("")),
-        name = %crate::oci::digest::shorten(req.name.as_deref().unwrap_or("")),
-        kind = %crate::oci::digest::shorten(&req.kind.kind),
-        operation = %crate::oci::digest::shorten(&req.operation),
-        dry_run = req.dry_run.unwrap_or(false),
-        decision,
-        images = %crate::oci::digest::shorten_to(&reasons.join(" | "), MAX_LOGGED_REASONS),
-        "admission review"
-    );
-}
-
-/// The most a review's log line says about its images, in bytes: one line
-/// per review, whatever registries answered (the full deny message goes to
-/// the API server, bounded there too).
-const MAX_LOGGED_REASONS: usize = 4096;

@@ -92,6 +92,7 @@ pub enum PullSecretError {
     TimedOut,
 }
 
+// Over 60 lines: the kubelet's order of pull secrets (pod's, then the service account's), bounded at each step.
 async fn read_pull_secrets(
     client: &kube::Client,
     namespace: &str,

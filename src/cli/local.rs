@@ -46,6 +46,7 @@ pub(super) fn resolve(target: Option<&str>, registry: &RegistryArgs) -> Result<R
     }
 }
 
+// Over 60 lines: reads the command's inputs in the order they are given and reports each failure as a usage error.
 pub(super) fn sign(args: SignArgs) -> CliResult {
     let resolved = resolve(args.target.as_deref(), &args.registry)?;
     let key_pem = read_file(&args.key, MAX_CERT_FILE, "key file")?;

@@ -189,6 +189,7 @@ pub(crate) fn written_registry(image: &str) -> Option<&str> {
 /// that serve Docker Hub's API). A spelling that cannot be made canonical (a trailing dot,
 /// a numeric or hex host that is not a dotted quad, port 0 or > 65535,
 /// non-ASCII) is an error.
+// Over 60 lines: every spelling rule of a host in one place, in the order they apply.
 pub(crate) fn canonical_host(host: &str) -> Result<String, &'static str> {
     const MALFORMED: &str = "registry host is malformed";
     if host.is_empty() || host.len() > 255 {

@@ -205,6 +205,7 @@ struct LayoutDescriptor {
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+// Over 60 lines: the layout's checks in the order the files are read (index, selection, blob, digest, size).
 fn resolve_layout(dir: &Path, selector: &LayoutSelector) -> Result<Resolved, TargetError> {
     let layout_err =
         |reason: String| TargetError::Layout(format!("OCI layout {}: {reason}", dir.display()));

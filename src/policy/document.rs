@@ -168,6 +168,7 @@ pub struct Level {
 }
 
 impl Level {
+    // Over 60 lines: one statement's rules in document order, each with its own typed error.
     pub(crate) fn parse(
         name: &str,
         overrides: &BTreeMap<String, String>,

@@ -235,6 +235,7 @@ pub(crate) fn verify_any_within(
 /// As [`verify_envelope`], checking at most `*budget` signatures and taking
 /// what it checks from it: signatures beyond the budget fail unchecked, so
 /// the work one image can cause is bounded across all its signature files.
+// Over 60 lines: the checks of one signature in the order the specification gives.
 pub(crate) fn verify_envelope_within(
     envelope: &Envelope,
     subject: &Subject,
@@ -448,6 +449,7 @@ fn signer_key<'a>(
 /// a trusted certificate: the pinned one when the key is pinned — an `x5c`
 /// leaf with a pinned key is unsigned metadata whose fields an attacker could
 /// rewrite — or the `x5c` leaf once webpki has validated its chain.
+// Over 60 lines: which certificate's facts are trusted (pinned or chain) decides every later check; kept together.
 fn authenticity<'a>(
     key: &'a SignerKey<'a>,
     envelope: &Envelope,

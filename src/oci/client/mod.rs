@@ -14,6 +14,8 @@ pub(crate) mod guard;
 mod model;
 mod push;
 pub(crate) mod read;
+mod redirect;
+mod send;
 mod token_flow;
 pub(crate) mod tokens;
 
@@ -21,9 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, WWW_AUTHENTICATE,
-};
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
@@ -109,12 +109,6 @@ pub struct Registry {
     options: RegistryOptions,
     /// This client's key in the shared [`AuthStore`].
     id: u64,
-}
-
-/// A response, and the host it came from when a redirect led elsewhere.
-struct Fetched {
-    resp: reqwest::Response,
-    elsewhere: Option<String>,
 }
 
 /// The access a request needs, for token scopes.
@@ -312,129 +306,6 @@ impl Registry {
         )
     }
 
-    /// A manifest or blob GET, following up to [`MAX_REDIRECTS`] redirects:
-    /// only to HTTPS (or plain HTTP on the same insecure registry host), never
-    /// to an internal address unless the registry itself has one of that
-    /// class, and with `Authorization` only on the registry's own origin.
-    async fn get_content(
-        &self,
-        r: &Reference,
-        url: &str,
-        accept: Option<&str>,
-        what: &str,
-    ) -> Result<Fetched, RegistryError> {
-        let mut resp = self
-            .send(r, Access::Pull, Method::GET, url, accept, None, what)
-            .await?;
-        let refuse = |reason: String| RegistryError::Redirect {
-            what: what.to_owned(),
-            reason,
-        };
-        let origin = Url::parse(url).map_err(|e| RegistryError::Invalid {
-            what: what.to_owned(),
-            reason: format!("bad URL: {e}"),
-        })?;
-        let mut current = origin.clone();
-        let mut elsewhere = None;
-        // The registry's own internal address classes, looked up once.
-        let mut own: Option<Vec<guard::AddrClass>> = None;
-        for hop in 0..=MAX_REDIRECTS {
-            if !resp.status().is_redirection() {
-                return Ok(Fetched { resp, elsewhere });
-            }
-            let Some(location) = header_str(resp.headers(), LOCATION.as_str()) else {
-                return Ok(Fetched { resp, elsewhere });
-            };
-            if hop == MAX_REDIRECTS {
-                break;
-            }
-            let target = current
-                .join(&location)
-                .map_err(|_| refuse("an unreadable Location".into()))?;
-            let shown = guard::host_port(&target);
-            guard::redirect_scheme_ok(&origin, &target)
-                .map_err(|e| refuse(format!("{e} ({})", shorten(&shown))))?;
-            let same = guard::same_origin(&origin, &target);
-            let client = if same {
-                &self.http
-            } else {
-                let host = target.host_str().unwrap_or_default();
-                let addrs = guard::resolve(host)
-                    .await
-                    .ok()
-                    .filter(|a| !a.is_empty())
-                    .ok_or_else(|| RegistryError::Redirected {
-                        what: what.to_owned(),
-                        host: shorten(&shown),
-                    })?;
-                let own = match &own {
-                    Some(c) => c,
-                    None => {
-                        let addrs = guard::resolve(origin.host_str().unwrap_or_default())
-                            .await
-                            .unwrap_or_default();
-                        let mut classes: Vec<_> = addrs
-                            .into_iter()
-                            .map(guard::classify)
-                            .filter(|c| c.is_internal())
-                            .collect();
-                        classes.dedup();
-                        own.insert(classes)
-                    }
-                };
-                if let Some(class) = guard::forbidden_among(&addrs, own) {
-                    return Err(refuse(format!("{}, a {class} address", shorten(&shown))));
-                }
-                // Off the registry's origin, the target's name is resolved
-                // again at connect time: the guarded client keeps that from
-                // turning internal, unless the registry itself is internal.
-                if own.is_empty() {
-                    self.guarded().map_err(|e| RegistryError::Invalid {
-                        what: what.to_owned(),
-                        reason: e.to_string(),
-                    })?
-                } else {
-                    &self.http
-                }
-            };
-            let mut req = client.get(target.clone());
-            if let Some(a) = accept {
-                req = req.header(ACCEPT, a);
-            }
-            if same && let Some(auth) = self.auth_header(r.registry(), &pull_scope(r), false) {
-                req = req.header(AUTHORIZATION, auth);
-            }
-            let started = std::time::Instant::now();
-            let sent = req.send().await;
-            if let Some(obs) = &self.options.observer {
-                obs.observe(
-                    r.registry(),
-                    sent.as_ref().ok().map(|r| r.status().as_u16()),
-                    started.elapsed(),
-                );
-            }
-            resp = match sent {
-                Ok(resp) => resp,
-                Err(e) if same => {
-                    return Err(RegistryError::Transport {
-                        what: what.to_owned(),
-                        reason: transport_reason(&e),
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!(%what, target = %shown, error = %transport_reason(&e), "redirect target unreachable");
-                    return Err(RegistryError::Redirected {
-                        what: what.to_owned(),
-                        host: shorten(&shown),
-                    });
-                }
-            };
-            elsewhere = (!same).then(|| shorten(&shown));
-            current = target;
-        }
-        Err(refuse(format!("more than {MAX_REDIRECTS} times")))
-    }
-
     /// The referrers of `subject` in `r`'s repository with `artifact_type`:
     /// the referrers API, or on a registry without it (404, 400, 405) the
     /// `sha256-<hex>` tag index. Any other failure is an error, never "none".
@@ -484,144 +355,6 @@ impl Registry {
                 reason: format!("not an OCI index: {}", one_line(e)),
             })?;
         Ok(select_referrers(index.manifests, artifact_type))
-    }
-
-    async fn send_typed(
-        &self,
-        r: &Reference,
-        method: Method,
-        url: &str,
-        content_type: &str,
-        body: Vec<u8>,
-        what: &str,
-    ) -> Result<reqwest::Response, RegistryError> {
-        self.send_inner(
-            r,
-            Access::Push,
-            method,
-            url,
-            None,
-            Some((content_type, body)),
-            what,
-        )
-        .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn send(
-        &self,
-        r: &Reference,
-        access: Access,
-        method: Method,
-        url: &str,
-        accept: Option<&str>,
-        body: Option<Vec<u8>>,
-        what: &str,
-    ) -> Result<reqwest::Response, RegistryError> {
-        let body = body.map(|b| ("application/octet-stream", b));
-        self.send_inner(r, access, method, url, accept, body, what)
-            .await
-    }
-
-    /// Sends one request, answering one auth challenge if the registry
-    /// poses it (then the request is sent again, once).
-    #[allow(clippy::too_many_arguments)]
-    async fn send_inner(
-        &self,
-        r: &Reference,
-        access: Access,
-        method: Method,
-        url: &str,
-        accept: Option<&str>,
-        body: Option<(&str, Vec<u8>)>,
-        what: &str,
-    ) -> Result<reqwest::Response, RegistryError> {
-        let host = r.registry().to_owned();
-        let scope = match access {
-            Access::Push => format!("repository:{}:pull,push", r.repository()),
-            Access::Pull => pull_scope(r),
-        };
-        // What the challenge just granted, used even if the store did not keep it.
-        let mut granted: Option<HeaderValue> = None;
-        for attempt in 0..2 {
-            let mut req = self.http.request(method.clone(), url);
-            if let Some(a) = accept {
-                req = req.header(ACCEPT, a);
-            }
-            if let Some((ct, b)) = &body {
-                req = req.header(CONTENT_TYPE, *ct).body(b.clone());
-            }
-            if let Some(auth) = granted
-                .clone()
-                .or_else(|| self.auth_header(&host, &scope, false))
-            {
-                req = req.header(AUTHORIZATION, auth);
-            }
-            let started = std::time::Instant::now();
-            let sent = req.send().await;
-            if let Some(obs) = &self.options.observer {
-                obs.observe(
-                    &host,
-                    sent.as_ref().ok().map(|r| r.status().as_u16()),
-                    started.elapsed(),
-                );
-            }
-            let resp = sent.map_err(|e| RegistryError::Transport {
-                what: what.to_owned(),
-                reason: transport_reason(&e),
-            })?;
-            if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
-                if resp.status() == StatusCode::UNAUTHORIZED {
-                    return Err(RegistryError::Auth {
-                        what: what.to_owned(),
-                        reason: "the registry refused the credentials".into(),
-                    });
-                }
-                return Ok(resp);
-            }
-            let challenge = resp
-                .headers()
-                .get(WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(auth::parse_challenge);
-            match challenge {
-                Some(auth::Challenge::Basic) => {
-                    if self.options.credentials.for_host(&host).is_none() {
-                        return Err(RegistryError::Auth {
-                            what: what.to_owned(),
-                            reason: "the registry requires credentials (use -u/-p or docker login)"
-                                .into(),
-                        });
-                    }
-                    self.options.auth_store.basic(self.id, &host);
-                    granted = self.auth_header(&host, &scope, true);
-                }
-                Some(auth::Challenge::Bearer {
-                    realm,
-                    service,
-                    scope: asked,
-                }) => {
-                    let token_scope = asked.unwrap_or_else(|| scope.clone());
-                    let (token, ttl) = self
-                        .fetch_token(r, &realm, service.as_deref(), &token_scope, what)
-                        .await?;
-                    granted = Some(token.clone());
-                    self.options
-                        .auth_store
-                        .bearer(self.id, &host, &scope, token, ttl);
-                }
-                None => {
-                    return Err(RegistryError::Auth {
-                        what: what.to_owned(),
-                        reason: "401 without a usable WWW-Authenticate challenge".into(),
-                    });
-                }
-            }
-        }
-        Err(RegistryError::Auth {
-            what: what.to_owned(),
-            reason: "authentication did not complete".into(),
-        })
     }
 }
 

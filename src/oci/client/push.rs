@@ -5,6 +5,7 @@ use super::*;
 
 impl Registry {
     /// Uploads a blob to `r`'s repository unless it is already there.
+    // Over 60 lines: the upload protocol's steps (start, PUT, or PATCH then PUT) in order.
     pub async fn push_blob(&self, r: &Reference, bytes: &[u8]) -> Result<Digest, RegistryError> {
         let digest = Digest::of(bytes);
         let what = format!("blob {digest}");

@@ -30,6 +30,7 @@ impl Registry {
     /// - a realm on any other host may not be an internal address (checked
     ///   at connect time by the guarded client);
     /// - the answer goes to the registry that asked, and nowhere else.
+    // Over 60 lines: the bearer flow's checks in order (realm host, address class, size, lifetime); split, they could be reordered.
     pub(super) async fn fetch_token(
         &self,
         r: &Reference,
