@@ -3,8 +3,11 @@
 
 CARGO ?= cargo
 
+# The release binary, linked statically (static-pie, glibc): no dynamic
+# loader work at start (~0.4 ms of a local `nv2 verify`), and the binary the
+# release image ships. Only the final link differs from `cargo build --release`.
 build:
-	$(CARGO) build --release --locked
+	$(CARGO) rustc --release --locked --bin nv2 -- -C target-feature=+crt-static
 
 # The seed scenarios end to end on a local registry, then the webhook.
 demo: build

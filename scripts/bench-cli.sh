@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 nv2="$root/target/release/nv2"
-[ -x "$nv2" ] || (cd "$root" && cargo build --release --locked)
+(cd "$root" && make -s build >/dev/null)
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT; cd "$work"
 umoci init --layout hello >/dev/null && umoci new --image hello:dev >/dev/null
 "$nv2" keygen --cn registry.example.com -k key.pem -c cert.pem 2>/dev/null
