@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::signature::cert::Certificate;
-use crate::signature::envelope::{Envelope, decode_base64};
+use crate::signature::envelope::Envelope;
 use crate::time::rfc3339;
 
 /// A signature file, described.
@@ -73,12 +73,9 @@ pub(super) fn inspect(env: &Envelope) -> Inspection {
             let mut problems = Vec::new();
             let mut certificates = Vec::new();
             for (i, b64) in e.x5c.iter().flatten().enumerate() {
-                match decode_base64(b64)
-                    .map_err(|e| e.to_string())
-                    .and_then(|der| Certificate::from_der(der).map_err(|e| e.to_string()))
-                {
+                match crate::signature::envelope::x5c_certificate(i, b64) {
                     Ok(c) => certificates.push(CertificateInfo::of(&c)),
-                    Err(reason) => problems.push(format!("x5c[{i}]: {reason}")),
+                    Err(reason) => problems.push(reason.to_string()),
                 }
             }
             SignatureInfo {

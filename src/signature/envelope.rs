@@ -46,6 +46,27 @@ pub struct SignatureEntry {
     pub x5c: Option<Vec<String>>,
 }
 
+/// Why one `x5c` entry is not a certificate.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub(crate) enum X5cError {
+    #[error("x5c[{index}] is not valid base64: {reason}")]
+    NotBase64 { index: usize, reason: String },
+    #[error("x5c[{index}]: {reason}")]
+    BadCertificate { index: usize, reason: String },
+}
+
+/// Decodes the `x5c` entry at `index` (base64 DER, not base64url).
+pub(crate) fn x5c_certificate(index: usize, b64: &str) -> Result<Certificate, X5cError> {
+    let der = decode_base64(b64).map_err(|e| X5cError::NotBase64 {
+        index,
+        reason: e.to_string(),
+    })?;
+    Certificate::from_der(der).map_err(|e| X5cError::BadCertificate {
+        index,
+        reason: e.to_string(),
+    })
+}
+
 /// A parsed `.nv2` file.
 #[derive(Clone, Debug)]
 pub struct Envelope {

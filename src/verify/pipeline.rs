@@ -390,10 +390,8 @@ enum SignerKeyError {
     EmptyChain,
     #[error("\"x5c\" holds {0} certificates; at most {MAX_CHAIN} are accepted")]
     LongChain(usize),
-    #[error("x5c[{index}] is not valid base64: {reason}")]
-    NotBase64 { index: usize, reason: String },
-    #[error("x5c[{index}]: {reason}")]
-    BadCertificate { index: usize, reason: String },
+    #[error("{0}")]
+    X5c(#[from] crate::signature::envelope::X5cError),
     #[error("kid {} does not match the x5c leaf's key ({leaf})", shorten(.kid))]
     KidMismatch { kid: String, leaf: String },
     #[error("signature has neither \"kid\" nor \"x5c\"")]
@@ -415,16 +413,7 @@ fn signer_key<'a>(
         }
         let mut chain = Vec::with_capacity(x5c.len());
         for (index, b64) in x5c.iter().enumerate() {
-            let der = decode_base64(b64).map_err(|e| SignerKeyError::NotBase64 {
-                index,
-                reason: e.to_string(),
-            })?;
-            chain.push(
-                Certificate::from_der(der).map_err(|e| SignerKeyError::BadCertificate {
-                    index,
-                    reason: e.to_string(),
-                })?,
-            );
+            chain.push(crate::signature::envelope::x5c_certificate(index, b64)?);
         }
         if let Some(kid) = &entry.kid
             && kid != chain[0].key_id()
