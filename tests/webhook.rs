@@ -745,3 +745,82 @@ fn a_request_naming_too_many_images_is_denied_before_any_work() {
     let resp = wh.review("/validate", &pod_review(json!(containers), json!([])));
     assert_eq!(resp["allowed"], true, "{resp}");
 }
+
+/// UPDATEs check only images that are new or changed: a ReplicaSet running
+/// an image that no longer verifies can scale down, a Deployment can roll
+/// away from it, a running Pod can be relabelled and lose its finalizer —
+/// and nothing a running Pod already has is rewritten.
+#[test]
+fn updates_check_only_new_or_changed_images() {
+    let w = world();
+    let wh = w.webhook(&w.trust_dir("trust", vec![]), &["--pin-templates"]);
+    for (name, allowed) in [
+        ("replicaset-scale-down.json", true),
+        ("deployment-label-change.json", true),
+        ("deployment-rollout-to-signed.json", true),
+        ("deployment-rollout-to-unsigned.json", false),
+        ("deployment-container-added.json", true),
+        ("pod-finalizer-removal.json", true),
+        ("pod-label-change.json", true),
+        ("pod-update.json", false),
+    ] {
+        for path in ["/validate", "/mutate"] {
+            let resp = wh.review(path, &fixture(name, &w.reg.host));
+            assert_eq!(resp["allowed"], allowed, "{name} {path}: {resp}");
+            if !allowed {
+                let msg = resp["status"]["message"].as_str().unwrap();
+                assert!(msg.contains("unsigned:v1"), "{name}: {msg}");
+            }
+        }
+    }
+    // Unchanged images are never rewritten; with --pin-templates a changed
+    // one in a template a person writes is, and a controller's object is not.
+    for name in [
+        "replicaset-scale-down.json",
+        "deployment-label-change.json",
+        "pod-finalizer-removal.json",
+        "pod-label-change.json",
+    ] {
+        let resp = wh.review("/mutate", &fixture(name, &w.reg.host));
+        assert!(resp.get("patch").is_none(), "{name} rewritten: {resp}");
+    }
+    let rollout = fixture("deployment-rollout-to-signed.json", &w.reg.host);
+    let resp = wh.review("/mutate", &rollout);
+    let mut object = rollout["request"]["object"].clone();
+    assert_eq!(apply_patch(&mut object, &resp), 1);
+    let added = fixture("deployment-container-added.json", &w.reg.host);
+    let resp = wh.review("/mutate", &added);
+    let mut object = added["request"]["object"].clone();
+    assert_eq!(apply_patch(&mut object, &resp), 1, "only the new container");
+    let containers = &object["spec"]["template"]["spec"]["containers"];
+    assert_eq!(
+        containers[0]["image"],
+        format!("{}/unsigned:v1", w.reg.host)
+    );
+    assert!(
+        containers[1]["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&w.digest)
+    );
+    // The added container unsigned: denied, naming it.
+    let mut bad = added.clone();
+    bad["request"]["object"]["spec"]["template"]["spec"]["containers"][1]["image"] =
+        json!(format!("{}/unsigned:v2", w.reg.host));
+    let resp = wh.review("/validate", &bad);
+    assert_eq!(resp["allowed"], false);
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unsigned:v2")
+    );
+    // A ReplicaSet (controller-owned) whose template changed is verified
+    // but not pinned: its Deployment's template is.
+    let mut rs = fixture("replicaset-scale-down.json", &w.reg.host);
+    rs["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!(format!("{}/hello-world:v1.0", w.reg.host));
+    let resp = wh.review("/mutate", &rs);
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert!(resp.get("patch").is_none(), "{resp}");
+}

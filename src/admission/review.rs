@@ -26,6 +26,9 @@ pub struct AdmissionRequest {
     pub operation: String,
     #[serde(default)]
     pub object: Option<Value>,
+    /// The object before an UPDATE (the API server sends it).
+    #[serde(rename = "oldObject", default)]
+    pub old_object: Option<Value>,
     #[serde(rename = "dryRun", default)]
     pub dry_run: Option<bool>,
 }
@@ -112,6 +115,9 @@ fn pod_spec_pointer(gvk: &GroupVersionKind) -> Option<&'static str> {
 pub struct ImageField {
     pub pointer: String,
     pub image: String,
+    /// Which entry names it: its list and the entry's name (or, unnamed,
+    /// its position) — how an UPDATE matches it with the old object's.
+    pub slot: (&'static str, String),
 }
 
 /// What a request asks of nv2.
@@ -122,6 +128,9 @@ pub enum Scope {
     Check {
         images: Vec<ImageField>,
         is_pod: bool,
+        /// The object has a controller (a ReplicaSet of a Deployment, a Job
+        /// of a CronJob): its template is not pinned, its owner's is.
+        controlled: bool,
         /// The pod spec's `imagePullSecrets` names.
         pull_secrets: Vec<String>,
         /// The pod spec's service account (`default` when unset).
@@ -163,10 +172,15 @@ fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, ReviewError
         })?;
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("{pointer}/{list}/{i}{field}");
+            let name = match entry.get("name") {
+                Some(Value::String(name)) => name.clone(),
+                _ => format!("#{i}"),
+            };
             match entry.pointer(field) {
                 Some(Value::String(image)) => images.push(ImageField {
                     pointer: at,
                     image: image.clone(),
+                    slot: (list, name),
                 }),
                 // A container without an image, or a volume of another kind,
                 // names none (the API server refuses a container without one).
@@ -194,7 +208,12 @@ fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, ReviewError
     Ok(images)
 }
 
-/// The images a request brings, by kind and operation.
+/// The images a request brings, by kind and operation. On UPDATE only the
+/// images that are new or changed compared with `oldObject` (same list, same
+/// entry name) are checked: what already ran was admitted then, and a
+/// ReplicaSet scaling down, a rollout away from a bad image or a finalizer
+/// removal must not depend on it verifying today; an object being deleted
+/// passes. What runs unverified is the audit's business.
 pub fn scope(req: &AdmissionRequest) -> Result<Scope, ReviewError> {
     if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
         return Ok(Scope::Ignore);
@@ -203,6 +222,14 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, ReviewError> {
         return Ok(Scope::Ignore);
     };
     let object = req.object.as_ref().ok_or(ReviewError::NoObject)?;
+    let update = req.operation == "UPDATE";
+    if update
+        && object
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+    {
+        return Ok(Scope::Ignore);
+    }
     let spec = object
         .pointer(pointer)
         .ok_or_else(|| ReviewError::NoPodSpec {
@@ -210,10 +237,22 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, ReviewError> {
             pointer,
         })?;
     let mut images = images_of(spec, pointer)?;
+    if update {
+        let unchanged = unchanged_images(req.old_object.as_ref(), pointer);
+        images.retain(|f| unchanged.get(&f.slot).and_then(Option::as_deref) != Some(&f.image));
+    }
     // On the ephemeralcontainers subresource only the new containers are admitted.
     if req.sub_resource.as_deref() == Some("ephemeralcontainers") {
         images.retain(|f| f.pointer.contains("/ephemeralContainers/"));
     }
+    let controlled = object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|owners| {
+            owners
+                .iter()
+                .any(|o| o.get("controller") == Some(&Value::Bool(true)))
+        });
     let pull_secrets = spec
         .get("imagePullSecrets")
         .and_then(Value::as_array)
@@ -233,9 +272,31 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, ReviewError> {
     Ok(Scope::Check {
         images,
         is_pod: req.kind.kind == "Pod",
+        controlled,
         pull_secrets,
         service_account,
     })
+}
+
+/// The old object's images by slot; a slot named twice maps to `None` (it
+/// matches nothing), and an old object that cannot be read has none, so
+/// every image is checked.
+fn unchanged_images(
+    old: Option<&Value>,
+    pointer: &str,
+) -> std::collections::HashMap<(&'static str, String), Option<String>> {
+    let mut by_slot = std::collections::HashMap::new();
+    let fields = old
+        .and_then(|o| o.pointer(pointer))
+        .and_then(|spec| images_of(spec, pointer).ok())
+        .unwrap_or_default();
+    for f in fields {
+        by_slot
+            .entry(f.slot)
+            .and_modify(|seen: &mut Option<String>| *seen = None)
+            .or_insert(Some(f.image));
+    }
+    by_slot
 }
 
 /// The most a deny message may take, in bytes (every image's reason is
@@ -464,10 +525,12 @@ mod tests {
             ImageField {
                 pointer: "/spec/containers/0/image".into(),
                 image: "nginx:1".into(),
+                slot: ("containers", "a".into()),
             },
             ImageField {
                 pointer: "/spec/containers/1/image".into(),
                 image: format!("r.io/a@{d}"),
+                slot: ("containers", "b".into()),
             },
         ];
         let outcomes = vec![
@@ -533,6 +596,7 @@ mod tests {
                 Some(&ImageField {
                     pointer: format!("{base}/volumes/1/image/reference"),
                     image: "r.io/unsigned:1".into(),
+                    slot: ("volumes", "data".into()),
                 })
             );
             assert_eq!(images.len(), 2);
@@ -566,6 +630,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, image)| ImageField {
+                slot: ("containers", format!("c{i}")),
                 pointer: format!("/spec/containers/{i}/image"),
                 image: if i == 3 {
                     pinned_image.clone()
@@ -597,5 +662,186 @@ mod tests {
         );
         assert!(!annotation.contains(&format!("{d}@{d}")), "{annotation}");
         assert_eq!(annotation.matches("sha256:").count(), 4);
+    }
+
+    fn update(kind: &str, group: &str, old: Option<Value>, object: Value) -> AdmissionRequest {
+        let mut request = json!({"uid": "u1", "kind": {"group": group, "version": "v1", "kind": kind},
+            "operation": "UPDATE", "object": object});
+        if let Some(old) = old {
+            request["oldObject"] = old;
+        }
+        parse_review(
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn checked(req: &AdmissionRequest) -> Option<Vec<String>> {
+        match scope(req).unwrap() {
+            Scope::Ignore => None,
+            Scope::Check { images, .. } => Some(images.into_iter().map(|f| f.pointer).collect()),
+        }
+    }
+
+    fn deployment(containers: Value, extra: Value) -> Value {
+        let mut d = json!({"metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": containers}}}});
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn an_update_checks_only_new_or_changed_images() {
+        let base = json!([{"name": "a", "image": "r.io/a:1"}, {"name": "b", "image": "r.io/b:1"}]);
+        let old = deployment(base.clone(), json!({}));
+        let none: Option<Vec<String>> = Some(vec![]);
+        // Scale, label change, finalizer removal: no image is checked.
+        let mut scaled = old.clone();
+        scaled["spec"]["replicas"] = json!(0);
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), scaled)),
+            none
+        );
+        let mut labelled = old.clone();
+        labelled["metadata"]["labels"]["tier"] = json!("front");
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), labelled)),
+            none
+        );
+        let mut finalized = old.clone();
+        finalized["metadata"]["finalizers"] = json!([]);
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), finalized)),
+            none
+        );
+        // An image changed, a container added, a container renamed, an image
+        // moved to another container: those (and only those) are checked.
+        let changed = deployment(
+            json!([{"name": "a", "image": "r.io/a:2"}, {"name": "b", "image": "r.io/b:1"}]),
+            json!({}),
+        );
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), changed)),
+            Some(vec!["/spec/template/spec/containers/0/image".to_owned()])
+        );
+        let added = deployment(
+            json!([{"name": "a", "image": "r.io/a:1"}, {"name": "b", "image": "r.io/b:1"}, {"name": "c", "image": "r.io/c:1"}]),
+            json!({}),
+        );
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), added)),
+            Some(vec!["/spec/template/spec/containers/2/image".to_owned()])
+        );
+        let swapped = deployment(
+            json!([{"name": "a", "image": "r.io/b:1"}, {"name": "b", "image": "r.io/a:1"}]),
+            json!({}),
+        );
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), swapped)).map(|v| v.len()),
+            Some(2)
+        );
+        let renamed = deployment(
+            json!([{"name": "z", "image": "r.io/a:1"}, {"name": "b", "image": "r.io/b:1"}]),
+            json!({}),
+        );
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), renamed)),
+            Some(vec!["/spec/template/spec/containers/0/image".to_owned()])
+        );
+        // Same name, other kind of entry: an init container is not the container.
+        let moved = json!({"metadata": {}, "spec": {"template": {"spec": {
+            "initContainers": [{"name": "a", "image": "r.io/a:1"}],
+            "containers": [{"name": "b", "image": "r.io/b:1"}]}}}});
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old.clone()), moved)),
+            Some(vec![
+                "/spec/template/spec/initContainers/0/image".to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn an_update_without_a_readable_old_object_checks_everything() {
+        let object = deployment(json!([{"name": "a", "image": "r.io/a:1"}]), json!({}));
+        let all = Some(vec!["/spec/template/spec/containers/0/image".to_owned()]);
+        assert_eq!(
+            checked(&update("Deployment", "apps", None, object.clone())),
+            all
+        );
+        let unreadable = json!({"spec": {"template": {"spec": {"containers": "nope"}}}});
+        assert_eq!(
+            checked(&update(
+                "Deployment",
+                "apps",
+                Some(unreadable),
+                object.clone()
+            )),
+            all
+        );
+        // A name listed twice in the old object matches nothing.
+        let doubled = deployment(
+            json!([{"name": "a", "image": "r.io/a:1"}, {"name": "a", "image": "r.io/a:1"}]),
+            json!({}),
+        );
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(doubled), object)),
+            all
+        );
+    }
+
+    #[test]
+    fn an_object_being_deleted_passes_an_update_but_not_a_create() {
+        let old = deployment(json!([{"name": "a", "image": "r.io/a:1"}]), json!({}));
+        let mut deleting = deployment(json!([{"name": "a", "image": "r.io/evil:1"}]), json!({}));
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-11-29T00:00:00Z");
+        deleting["metadata"]["finalizers"] = json!([]);
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(old), deleting.clone())),
+            None
+        );
+        assert_eq!(
+            checked(&review("Deployment", "apps", deleting)),
+            Some(vec!["/spec/template/spec/containers/0/image".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_new_ephemeral_container_is_checked_on_update() {
+        let old = json!({"spec": {"containers": [{"name": "a", "image": "r.io/a:1"}]}});
+        let mut new = old.clone();
+        new["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "r.io/debug:1"}]);
+        assert_eq!(
+            checked(&update("Pod", "", Some(old), new)),
+            Some(vec!["/spec/ephemeralContainers/0/image".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_controller_owned_object_is_marked_controlled() {
+        let owned = |controller: bool| {
+            deployment(
+                json!([{"name": "a", "image": "r.io/a:1"}]),
+                json!({"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                    "name": "web", "uid": "x", "controller": controller}]}}),
+            )
+        };
+        for (object, want) in [
+            (owned(true), true),
+            (owned(false), false),
+            (deployment(json!([]), json!({})), false),
+        ] {
+            let Scope::Check { controlled, .. } =
+                scope(&review("ReplicaSet", "apps", object)).unwrap()
+            else {
+                panic!("not checked");
+            };
+            assert_eq!(controlled, want);
+        }
     }
 }

@@ -39,7 +39,7 @@ pub(super) async fn review(state: &AppState, body: &[u8], mutating: bool) -> Ans
             .metrics
             .admission(&req.kind.kind, &req.operation, decision, started.elapsed())
     };
-    let (fields, is_pod, pull_secrets, service_account) = match review::scope(&req) {
+    let (fields, is_pod, controlled, pull_secrets, service_account) = match review::scope(&req) {
         Ok(Scope::Ignore) => {
             count("ignored");
             return Answer::Review(allow_json(&req.uid));
@@ -47,9 +47,10 @@ pub(super) async fn review(state: &AppState, body: &[u8], mutating: bool) -> Ans
         Ok(Scope::Check {
             images,
             is_pod,
+            controlled,
             pull_secrets,
             service_account,
-        }) => (images, is_pod, pull_secrets, service_account),
+        }) => (images, is_pod, controlled, pull_secrets, service_account),
         Err(reason) => {
             count("denied");
             return Answer::Review(deny_whole_request(&req, reason.to_string()));
@@ -67,7 +68,9 @@ pub(super) async fn review(state: &AppState, body: &[u8], mutating: bool) -> Ans
     let credentials =
         workload_credentials(state, namespace, &pull_secrets, &service_account, deadline).await;
     let outcomes = check_images(state, &distinct, &credentials, namespace, deadline).await;
-    let pin = mutating && (is_pod || state.pin_templates);
+    // Templates are pinned only where a person writes them: a controller's
+    // object (a Deployment's ReplicaSet) would be rewritten at every sync.
+    let pin = mutating && (is_pod || (state.pin_templates && !controlled));
     let response = decide(&fields, &outcomes, pin);
     let decision = if !response.allowed {
         "denied"
