@@ -67,6 +67,9 @@ pub struct WebhookOptions {
     pub workload_pull_secrets: bool,
     /// What clients of the port may make the webhook hold.
     pub limits: ServerLimits,
+    /// After SIGTERM: `/readyz` fails at once, reviews are still served this
+    /// long (while endpoints converge), then in-flight reviews finish.
+    pub drain_period: Duration,
 }
 
 /// Shared by every request.
@@ -83,6 +86,8 @@ pub struct AppState {
     auth_store: Arc<crate::oci::client::AuthStore>,
     /// Images in verification per namespace.
     tenants: fairness::Tenants,
+    /// Set on SIGTERM: not ready, HTTP/1.1 connections closed after each answer.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -106,6 +111,7 @@ impl AppState {
             budgets: Budgets::new(options.limits),
             auth_store,
             tenants: fairness::Tenants::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 }
@@ -118,6 +124,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            close_when_draining,
+        ))
         .with_state(state)
 }
 
@@ -203,10 +213,17 @@ pub async fn run(options: WebhookOptions) -> Result<(), WebhookError> {
     let budgets = state.budgets.clone();
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
+    let draining = state.clone();
+    let (drain_period, in_flight) = (options.drain_period, options.deadline + IN_FLIGHT_MARGIN);
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down");
-        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        draining
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(drain = ?drain_period, "SIGTERM: not ready; serving while endpoints converge");
+        tokio::time::sleep(drain_period).await;
+        tracing::info!("shutting down: finishing in-flight reviews");
+        shutdown.graceful_shutdown(Some(in_flight));
     });
     tracing::info!(listen = %options.listen, "nv2 webhook listening (HTTPS)");
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
@@ -244,8 +261,33 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Time in-flight reviews get after the drain period, beyond the deadline
+/// that already bounds each of them.
+const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(2);
+
+/// While draining, every HTTP/1.1 answer closes its connection, so clients
+/// move to other replicas before the listener goes away (HTTP/2 clients get
+/// GOAWAY at shutdown).
+async fn close_when_draining(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    let mut response = next.run(req).await;
+    if http1 && state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.engine.is_ready() {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining: shutting down").into_response()
+    } else if state.engine.is_ready() {
         (StatusCode::OK, "ready").into_response()
     } else {
         (

@@ -90,6 +90,9 @@ pub(crate) struct WebhookArgs {
     /// Request body MiB buffered across all connections (each connection: 3 MiB); more is refused with 503.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(3..=4096))]
     max_buffered_request_mib: u32,
+    /// After SIGTERM, keep serving this long with /readyz failing (while endpoints converge), then finish in-flight reviews and exit.
+    #[arg(long, default_value = "5s", value_parser = super::duration_arg)]
+    drain_period: Duration,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -155,6 +158,7 @@ pub(super) fn webhook(args: WebhookArgs) -> CliResult {
             read_timeout: nonzero(args.read_timeout, "--read-timeout")?,
             buffered_bytes: (args.max_buffered_request_mib as usize) << 20,
         },
+        drain_period: args.drain_period,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
