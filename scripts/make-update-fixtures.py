@@ -125,3 +125,21 @@ new = copy.deepcopy(old)
 new["metadata"]["labels"]["checked"] = "yes"
 write("pod-label-change.json",
       as_update(pod_review, "0b6c8f6e-6a3e-4c36-9a38-6f1c1e0a0107", old, new))
+
+# An image volume added to a Deployment's template (its containers unchanged):
+# the volume's image is checked.
+old = copy.deepcopy(dep)
+new = copy.deepcopy(dep)
+new["spec"]["template"]["spec"]["volumes"].append(
+    {"name": "data", "image": {"reference": UNSIGNED, "pullPolicy": "IfNotPresent"}})
+write("deployment-image-volume-added.json",
+      as_update(deployment, "0b6c8f6e-6a3e-4c36-9a38-6f1c1e0a0108", old, new))
+
+# An init container's image changed (the containers unchanged).
+old = copy.deepcopy(dep)
+old["spec"]["template"]["spec"]["initContainers"] = [
+    {"name": "init", "image": SIGNED, "imagePullPolicy": "IfNotPresent"}]
+new = copy.deepcopy(old)
+new["spec"]["template"]["spec"]["initContainers"][0]["image"] = UNSIGNED
+write("deployment-init-container-changed.json",
+      as_update(deployment, "0b6c8f6e-6a3e-4c36-9a38-6f1c1e0a0109", old, new))

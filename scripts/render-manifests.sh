@@ -25,11 +25,14 @@ fi
 
 NAMESPACE=nv2-system
 RELEASE=nv2
+KUBE_VERSION=1.30.0
 
 mkdir -p "$out/webhooks" "$out/trust"
 rendered=$(mktemp)
 trap 'rm -f "$rendered"' EXIT
-"$helm" template "$RELEASE" charts/nv2 --namespace "$NAMESPACE" \
+# For Kubernetes 1.30+ (matchConditions, preStop sleep, the PDB's
+# unhealthyPodEvictionPolicy); older clusters use the chart, which gates them.
+"$helm" template "$RELEASE" charts/nv2 --namespace "$NAMESPACE" --kube-version "$KUBE_VERSION" \
   -f scripts/manifests-values.yaml >"$rendered"
 
 cat >"$out/namespace.yaml" <<YAML

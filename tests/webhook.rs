@@ -763,6 +763,8 @@ fn updates_check_only_new_or_changed_images() {
         ("pod-finalizer-removal.json", true),
         ("pod-label-change.json", true),
         ("pod-update.json", false),
+        ("deployment-image-volume-added.json", false),
+        ("deployment-init-container-changed.json", false),
     ] {
         for path in ["/validate", "/mutate"] {
             let resp = wh.review(path, &fixture(name, &w.reg.host));

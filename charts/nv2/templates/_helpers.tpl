@@ -61,23 +61,30 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/*
-TLS material for the chart-generated mode, as YAML {ca, crt, key} with
-base64 values. Computed once per render and memoised, so that the Secret, the
-webhook configurations' caBundle and the Deployment's checksum agree whatever
-order the templates are rendered in. An existing Secret (helm upgrade) is
-reused, so the caBundle stays stable; delete the Secret to roll it.
+TLS material for the chart-generated mode, as YAML {ca, crt, key, previous}
+with base64 values. Computed once per render and memoised, so that the
+Secret, the webhook configurations' caBundle and the Deployment's checksum
+agree whatever order the templates are rendered in. An existing Secret (helm
+upgrade) made for the same tls.generated.rollId is reused, so the caBundle
+stays stable. A new rollId makes a new CA and certificate and keeps the old
+CA as `previous`: the caBundle trusts both while pods move to the new
+certificate; the next upgrade drops it.
 */}}
 {{- define "nv2.generatedTLS" -}}
 {{- if not (hasKey .Release "nv2GeneratedTLS") -}}
 {{- $secretName := include "nv2.tlsSecretName" . -}}
 {{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName -}}
 {{- $data := dict -}}
+{{- $existingRoll := "" -}}
 {{- if $existing -}}
 {{- $data = $existing.data | default dict -}}
+{{- $existingRoll = index (($existing.metadata).annotations | default dict) "nv2.io/roll-id" | default "" -}}
 {{- end -}}
+{{- $roll := .Values.tls.generated.rollId | default "" -}}
+{{- $complete := and (index $data "ca.crt") (index $data "tls.crt") (index $data "tls.key") -}}
 {{- $material := dict -}}
-{{- if and (index $data "ca.crt") (index $data "tls.crt") (index $data "tls.key") -}}
-{{- $material = dict "ca" (index $data "ca.crt") "crt" (index $data "tls.crt") "key" (index $data "tls.key") -}}
+{{- if and $complete (eq $existingRoll $roll) -}}
+{{- $material = dict "ca" (index $data "ca.crt") "crt" (index $data "tls.crt") "key" (index $data "tls.key") "previous" "" -}}
 {{- else -}}
 {{- $days := int .Values.tls.generated.validityDays -}}
 {{- $host := include "nv2.serviceHost" . -}}
@@ -85,7 +92,11 @@ reused, so the caBundle stays stable; delete the Secret to roll it.
 {{- $ca := genCA (printf "%s-webhook-ca" (include "nv2.fullname" .)) $days -}}
 {{- $sans := list $host (printf "%s.%s" $svc .Release.Namespace) $svc (printf "%s.cluster.local" $host) -}}
 {{- $cert := genSignedCert $host nil $sans $days $ca -}}
-{{- $material = dict "ca" ($ca.Cert | b64enc) "crt" ($cert.Cert | b64enc) "key" ($cert.Key | b64enc) -}}
+{{- $previous := "" -}}
+{{- if $complete -}}
+{{- $previous = index $data "ca.crt" -}}
+{{- end -}}
+{{- $material = dict "ca" ($ca.Cert | b64enc) "crt" ($cert.Cert | b64enc) "key" ($cert.Key | b64enc) "previous" $previous -}}
 {{- end -}}
 {{- $_ := set .Release "nv2GeneratedTLS" $material -}}
 {{- end -}}
@@ -112,7 +123,12 @@ caBundle for the webhook configurations (base64 PEM), empty under cert-manager
 {{- define "nv2.caBundle" -}}
 {{- $mode := include "nv2.tlsMode" . -}}
 {{- if eq $mode "generated" -}}
-{{- (include "nv2.generatedTLS" . | fromYaml).ca -}}
+{{- $tls := include "nv2.generatedTLS" . | fromYaml -}}
+{{- if $tls.previous -}}
+{{- printf "%s%s" ($tls.ca | b64dec) ($tls.previous | b64dec) | b64enc -}}
+{{- else -}}
+{{- $tls.ca -}}
+{{- end -}}
 {{- else if eq $mode "secret" -}}
 {{- $bundle := .Values.tls.caBundle -}}
 {{- if not $bundle -}}
@@ -129,7 +145,8 @@ caBundle for the webhook configurations (base64 PEM), empty under cert-manager
 {{- define "nv2.tlsChecksum" -}}
 {{- $mode := include "nv2.tlsMode" . -}}
 {{- if eq $mode "generated" -}}
-{{- include "nv2.generatedTLS" . | sha256sum -}}
+{{- $tls := include "nv2.generatedTLS" . | fromYaml -}}
+{{- printf "%s|%s|%s" $tls.ca $tls.crt $tls.key | sha256sum -}}
 {{- else if eq $mode "secret" -}}
 {{- printf "%s|%s" .Values.tls.secretName (include "nv2.caBundle" .) | sha256sum -}}
 {{- else -}}
@@ -182,6 +199,10 @@ of the workload kinds; DESIGN §6.
         operator: NotIn
         values: ["false"]
       {{- end }}
+  {{- if semverCompare ">=1.28-0" $root.Capabilities.KubeVersion.Version }}
+  matchConditions:
+    {{- include "nv2.matchConditions" $root | nindent 4 }}
+  {{- end }}
   rules:
     - apiGroups: [""]
       apiVersions: ["v1"]
@@ -198,4 +219,44 @@ of the workload kinds; DESIGN §6.
       resources: ["jobs", "cronjobs"]
       operations: ["CREATE", "UPDATE"]
       scope: Namespaced
+{{- end -}}
+
+{{/* Seconds a terminating pod gets: the preStop sleep (Kubernetes 1.30+),
+the drain period, the longest review (timeoutSeconds) and 5 s of margin. */}}
+{{- define "nv2.terminationGracePeriod" -}}
+{{- $drain := int .Values.webhook.drainSeconds -}}
+{{- $preStop := 0 -}}
+{{- if semverCompare ">=1.30-0" .Capabilities.KubeVersion.Version -}}
+{{- $preStop = $drain -}}
+{{- end -}}
+{{- add $preStop $drain (int .Values.webhook.timeoutSeconds) 5 -}}
+{{- end -}}
+
+{{/* The ConfigMap holding registry CA certificates, if any. */}}
+{{- define "nv2.registryCAConfigMap" -}}
+{{- if and .Values.registryCA.bundle .Values.registryCA.existingConfigMap -}}
+{{- fail "registryCA.bundle and registryCA.existingConfigMap are exclusive" -}}
+{{- else if .Values.registryCA.existingConfigMap -}}
+{{- .Values.registryCA.existingConfigMap -}}
+{{- else if .Values.registryCA.bundle -}}
+{{- printf "%s-registry-ca" (include "nv2.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+matchConditions (Kubernetes 1.28+): the API server does not call nv2 for an
+UPDATE that leaves every image-bearing list of the pod spec (initContainers,
+containers, ephemeralContainers, volumes) as it was, nor for an UPDATE of an
+object being deleted. nv2 would allow both (it checks only new or changed
+images), so a registry outage or an image that stopped verifying never blocks
+a scale-down, a rollout away from it or a finalizer removal. The conditions
+only ever skip what nv2 allows; an error evaluating them falls back on
+failurePolicy.
+*/}}
+{{- define "nv2.matchConditions" -}}
+- name: not-an-update-of-an-object-being-deleted
+  expression: "request.operation != 'UPDATE' || !has(object.metadata.deletionTimestamp)"
+- name: images-new-or-changed
+  expression: >-
+    request.operation != 'UPDATE' || [request.kind.kind == 'Pod' ? [object.spec, oldObject.spec] : request.kind.kind == 'CronJob' ? [object.spec.jobTemplate.spec.template.spec, oldObject.spec.jobTemplate.spec.template.spec] : [object.spec.template.spec, oldObject.spec.template.spec]].exists(s, has(s[0].initContainers) != has(s[1].initContainers) || (has(s[0].initContainers) && s[0].initContainers != s[1].initContainers) || has(s[0].containers) != has(s[1].containers) || (has(s[0].containers) && s[0].containers != s[1].containers) || has(s[0].ephemeralContainers) != has(s[1].ephemeralContainers) || (has(s[0].ephemeralContainers) && s[0].ephemeralContainers != s[1].ephemeralContainers) || has(s[0].volumes) != has(s[1].volumes) || (has(s[0].volumes) && s[0].volumes != s[1].volumes))
 {{- end -}}
