@@ -36,6 +36,7 @@ K8S_FLOOR=1.25.0
 K8S_NEWEST=1.37.0
 MANIFESTS_K8S=(1.30.0 1.37.0)
 CEL_PYTHON_VERSION=0.5.0
+PROMQL_PARSER_VERSION=0.12.0
 NAMESPACE=nv2-system
 RELEASE=nv2
 CHART=charts/nv2
@@ -77,8 +78,8 @@ check() {
 
 # ---------------------------------------------------------------- tools ----
 venv_python() {
-  if [ -f "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION-$CEL_PYTHON_VERSION" ] \
-      && "$PY" -c 'import kubernetes_validate, cryptography, jsonschema, yaml, celpy' 2>/dev/null; then
+  if [ -f "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION-$CEL_PYTHON_VERSION-$PROMQL_PARSER_VERSION" ] \
+      && "$PY" -c 'import kubernetes_validate, cryptography, jsonschema, yaml, celpy, promql_parser' 2>/dev/null; then
     return 0
   fi
   rm -rf "$VENV"
@@ -98,9 +99,9 @@ venv_python() {
   fi
   "$PY" -m pip install -q --disable-pip-version-check \
     "kubernetes-validate==$KV_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION" \
-    "cel-python==$CEL_PYTHON_VERSION" >"$WORK/pip.log" 2>&1 \
+    "cel-python==$CEL_PYTHON_VERSION" "promql-parser==$PROMQL_PARSER_VERSION" >"$WORK/pip.log" 2>&1 \
     || { cat "$WORK/pip.log" >&2; die "pip install kubernetes-validate failed"; }
-  touch "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION-$CEL_PYTHON_VERSION"
+  touch "$VENV/.ok-$KV_VERSION-$CRYPTOGRAPHY_VERSION-$CEL_PYTHON_VERSION-$PROMQL_PARSER_VERSION"
 }
 
 helm_kubectl() {
@@ -222,6 +223,12 @@ nosuchkey: 1|additional properties 'nosuchkey'
 webhook: {failurePolicy: Sometimes}|/webhook/failurePolicy
 webhook: {timeoutSeconds: 31}|/webhook/timeoutSeconds
 webhook: {deadline: soon}|/webhook/deadline
+webhook: {deadline: 1m30s}|/webhook/deadline
+cache: {ttl: 1.5s, failureTtl: 30s, tagTtl: 30s}|/cache/ttl
+webhook: {drainSeconds: 0}|/webhook/drainSeconds
+podDisruptionBudget: {enabled: true, minAvailable: 1, unhealthyPodEvictionPolicy: Never}|/podDisruptionBudget/unhealthyPodEvictionPolicy
+registryCA: {bundle: "not a certificate", existingConfigMap: "", key: ca.crt}|/registryCA/bundle
+extraEnv: [{value: x}]|/extraEnv/0
 tls: {certManager: {enabled: true, issuer: x}}|/tls/certManager
 image: {pullPolicy: Sometimes}|/image/pullPolicy
 trustStores: [{name: acme, type: tsa}]|/trustStores/0/type
@@ -384,7 +391,7 @@ value_files=("")
 for f in "$CHART"/ci/*-values.yaml; do
   value_files+=("$f")
 done
-[ ${#value_files[@]} -ge 5 ] || die "expected ci/{default,certmanager,pullsecrets,audit}-values.yaml in $CHART"
+[ ${#value_files[@]} -ge 6 ] || die "expected ci/{default,certmanager,pullsecrets,audit,operations}-values.yaml in $CHART"
 
 check "dockerfile: multi-stage, --locked, .dockerignore" dockerfile
 for f in "${value_files[@]}"; do
@@ -404,8 +411,11 @@ for f in "${value_files[@]}"; do
       continue
     fi
     check "kubernetes-validate --strict $kv ($label)" validate "$kv" "$out.$kv"
-    extra=()
-    [ -z "$f" ] && [ "$kv" = "$K8S_NEWEST" ] && extra=(--rules-out target/chart-rules.json)
+    mkdir -p target/chart-interface
+    extra=(--interface-out "target/chart-interface/${label%.yaml}-$kv.json")
+    [ -z "$f" ] && [ "$kv" = "$K8S_NEWEST" ] && extra+=(--rules-out target/chart-rules.json)
+    [ "${f##*/}" = operations-values.yaml ] && [ "$kv" = "$K8S_NEWEST" ] \
+      && extra+=(--metrics-out target/chart-metrics.json)
     check "api-server and interface rules for $kv ($label)" rules --kube-version "$kv" "${vals[@]}" "${extra[@]}" "$out.$kv"
   done
 done

@@ -36,6 +36,7 @@ import os
 
 import celpy
 import jsonschema
+import promql_parser
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -163,6 +164,17 @@ CRD_SCHEMAS = {
                             "ca": {"type": "object"}, "cert": {"type": "object"},
                             "keySecret": {"type": "object"}}}}}},
             },
+        }),
+    ("monitoring.coreos.com/v1", "PrometheusRule"): _kind_schema(
+        "monitoring.coreos.com/v1", "PrometheusRule", {
+            "type": "object", "additionalProperties": False, "required": ["groups"],
+            "properties": {"groups": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "additionalProperties": False, "required": ["name", "rules"],
+                "properties": {"name": _STR, "interval": _DURATION, "rules": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False, "required": ["alert", "expr"],
+                    "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                                   "expr": _STR, "for": _DURATION,
+                                   "labels": _LABELS, "annotations": _LABELS}}}}}}},
         }),
 }
 
@@ -337,9 +349,32 @@ def check_match_conditions(c, w, conditions, fixtures_dir):
     c.check(seen >= len(MUST_CALL), f"{w}: only {seen} admission fixtures evaluated in {fixtures_dir}")
 
 
+# Metrics the chart's alerts and dashboard may use besides nv2's own.
+FOREIGN_METRICS = {"kube_deployment_status_replicas_ready"}
+NV2_SUFFIXES = ("_total", "_bucket", "_sum", "_count")
+
+
+def promql_metrics(c, where, expr):
+    """Parses `expr` (Grafana variables replaced) and returns the metric
+    names it reads; a parse error is a finding."""
+    concrete = (expr.replace("$__rate_interval", "5m").replace("$__interval", "1m")
+                .replace("$namespace", "nv2-system"))
+    try:
+        promql_parser.parse(concrete)
+    except Exception as e:  # noqa: BLE001 - any parse error is a finding
+        c.check(False, f"{where}: PromQL does not parse: {e}: {concrete}")
+        return set()
+    names = set(re.findall(r"\b([a-z_][a-z0-9_]*)\s*\{", concrete))
+    names -= {"by", "without", "on", "ignoring", "group_left", "group_right"}
+    for n in names:
+        c.check(n.startswith("nv2_") or n in FOREIGN_METRICS, f"{where}: unknown metric {n}")
+    return {n for n in names if n.startswith("nv2_")}
+
+
 def run(args):
     c = Checker()
     kube = args.kube_version
+    metrics_used = set()
     ns = args.namespace
     values = load_values(args.values)
     docs = load_docs(args.renders)
@@ -820,6 +855,49 @@ def run(args):
     else:
         c.check(not pdbs, "PodDisruptionBudget rendered though disabled")
 
+    # ---- alerts and dashboard ----
+    rules_objs = by_kind.get("PrometheusRule", [])
+    if values["metrics"]["prometheusRule"]["enabled"]:
+        if c.check(len(rules_objs) == 1, "PrometheusRule missing"):
+            alerts = {}
+            for g in rules_objs[0]["spec"]["groups"]:
+                for r in g["rules"]:
+                    alerts[r["alert"]] = r
+                    metrics_used |= promql_metrics(c, f"alert {r['alert']}", r["expr"])
+                    c.check((r.get("annotations") or {}).get("summary"), f"alert {r['alert']}: no summary")
+            want = {"Nv2TrustConfigurationInvalid", "Nv2NoReadyReplicas", "Nv2DenyRateJump",
+                    "Nv2ReviewLatencyNearDeadline", "Nv2RegistryErrors"}
+            c.check(want <= set(alerts), f"alerts {sorted(alerts)} lack {sorted(want - set(alerts))}")
+            latency = alerts.get("Nv2ReviewLatencyNearDeadline", {}).get("expr", "")
+            deadline = duration_seconds(values["webhook"]["deadline"])
+            m = re.search(r"> 0\.8 \* ([0-9.]+)", latency)
+            c.check(m and deadline is not None and abs(float(m.group(1)) - deadline) < 1e-6,
+                    f"latency alert must compare with 0.8 × the deadline ({deadline}s): {latency}")
+    else:
+        c.check(not rules_objs, "PrometheusRule rendered though disabled")
+    boards = [m for m in by_kind.get("ConfigMap", []) if m["metadata"]["name"].endswith("-dashboard")]
+    if values["metrics"]["grafanaDashboard"]["enabled"]:
+        if c.check(len(boards) == 1, "Grafana dashboard ConfigMap missing"):
+            b = boards[0]
+            labels = values["metrics"]["grafanaDashboard"]["labels"] or {"grafana_dashboard": "1"}
+            c.check(labels.items() <= (b["metadata"].get("labels") or {}).items(),
+                    f"dashboard ConfigMap lacks the sidecar labels {labels}")
+            try:
+                board = json.loads(b["data"]["nv2.json"])
+            except (KeyError, json.JSONDecodeError) as e:
+                board = {}
+                c.check(False, f"dashboard is not JSON: {e}")
+            panels = board.get("panels") or []
+            c.check(board.get("uid") and board.get("title") and panels, "dashboard needs uid, title and panels")
+            ids = [p.get("id") for p in panels]
+            c.check(len(ids) == len(set(ids)), "dashboard panel ids repeat")
+            for p in panels:
+                c.check(p.get("targets"), f"dashboard panel {p.get('title')!r} has no query")
+                for t in p.get("targets") or []:
+                    metrics_used |= promql_metrics(c, f"dashboard panel {p.get('title')!r}", t.get("expr", ""))
+    else:
+        c.check(not boards, "dashboard rendered though disabled")
+
     # ---- optional objects ----
     sms = by_kind.get("ServiceMonitor", [])
     if values["metrics"]["serviceMonitor"]["enabled"]:
@@ -868,6 +946,15 @@ def run(args):
         with open(args.rules_out, "w") as f:
             json.dump({"namespace": ns, "webhooks": webhook_doc}, f, indent=2)
             f.write("\n")
+    if args.interface_out:
+        with open(args.interface_out, "w") as f:
+            json.dump({"args": container.get("args", []), "env": container.get("env", [])}, f, indent=2)
+            f.write("\n")
+    if args.metrics_out:
+        c.check(metrics_used, "--metrics-out: the render has no alert or dashboard reading nv2 metrics")
+        with open(args.metrics_out, "w") as f:
+            json.dump(sorted(metrics_used), f, indent=2)
+            f.write("\n")
     return c
 
 
@@ -905,6 +992,10 @@ def main():
     ap.add_argument("--app-version", required=True)
     ap.add_argument("--ca-bundle-placeholder")
     ap.add_argument("--rules-out")
+    ap.add_argument("--interface-out",
+                    help="write the webhook container's args and env (JSON), for the binary to parse")
+    ap.add_argument("--metrics-out",
+                    help="write the nv2 metric names the alerts and dashboard read (JSON list)")
     ap.add_argument("--kube-version", required=True,
                     help="the Kubernetes version the render was made for (helm --kube-version)")
     ap.add_argument("--admission-fixtures", default="tests/data/admission",

@@ -23,7 +23,9 @@ pub fn rfc3339(unix: i64) -> String {
 
 /// A duration flag that is not a positive number and a unit.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("invalid duration {0:?}: expected a positive number followed by s, m, h or d (e.g. 8760h)")]
+#[error(
+    "invalid duration {0:?}: expected a positive whole number followed by ms, s, m, h or d (e.g. 8760h)"
+)]
 pub struct DurationError(String);
 
 /// Parses a duration such as `30s`, `15m`, `8760h` or `365d` into seconds.

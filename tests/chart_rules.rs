@@ -100,3 +100,108 @@ fn every_kind_the_chart_routes_is_handled() {
     ];
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), want);
 }
+
+/// Every render's container args (and env) are accepted by the real binary:
+/// a value the chart's schema allows but `nv2 webhook` refuses would crash
+/// the pods at start. The TLS files do not exist, so a run that gets past
+/// argument parsing stops there with its own error.
+#[test]
+fn the_binary_accepts_every_rendered_argument_list() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/chart-interface");
+    let mut renders: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `bash scripts/check-chart.sh`", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    renders.sort();
+    assert!(renders.len() >= 12, "{renders:?}");
+    let scratch = tempfile::tempdir().unwrap();
+    for path in renders {
+        let interface: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let args: Vec<String> = interface["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .replace("$(POD_NAMESPACE)", "nv2-system")
+                    .replace("/etc/nv2", &scratch.path().display().to_string())
+            })
+            .collect();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nv2"))
+            .args(&args)
+            .env("KUBECONFIG", scratch.path().join("none"))
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{}: started without TLS files",
+            path.display()
+        );
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
+        for refusal in ["invalid value", "unexpected argument", "Usage:"] {
+            assert!(
+                !stderr.contains(refusal),
+                "{}: the binary refuses the chart's args {args:?}: {stderr}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Every nv2 metric the chart's alerts and dashboard read is one the
+/// webhook exports (target/chart-metrics.json, from scripts/check-chart.sh).
+#[test]
+fn alerts_and_dashboard_read_only_exported_metrics() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/chart-metrics.json");
+    let used: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{}: {e}; run `bash scripts/check-chart.sh`", path.display())
+        }))
+        .unwrap();
+    assert!(used.len() >= 8, "{used:?}");
+    let env = common::Env::new();
+    env.nv2(&["keygen", "--cn", "localhost", "-k", "k.pem", "-c", "c.pem"])
+        .ok();
+    let policy = json!({"version": "1.0", "trustPolicies": [{"name": "all", "registryScopes": ["*"],
+        "signatureVerification": {"level": "strict"}, "trustStores": ["ca:t"], "trustedIdentities": ["*"]}]});
+    write_trust_dir(&env.path("trust"), &policy, "t", &[&env.path("c.pem")]);
+    let dead = format!("localhost:{}", common::registry::free_port());
+    let wh = Webhook::start(
+        &env.path("trust"),
+        &["--insecure-registry", &dead, "--deadline", "2s"],
+    );
+    wh.wait_ready();
+    // One review touching every labelled family: a tag (tag cache, registry
+    // request) and a digest (verdict cache, verification), both unreachable.
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "m1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+        "namespace": "default", "object": object("Pod", "", &format!("{dead}/app:v1"))}});
+    let mut both = review.clone();
+    both["request"]["object"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "d", "image": format!("{dead}/app@{digest}")}));
+    assert_eq!(wh.review("/validate", &both)["allowed"], false);
+    let exported: std::collections::BTreeSet<String> = wh
+        .metrics()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    for name in used {
+        let base = ["_total", "_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name);
+        assert!(
+            exported.contains(base),
+            "{name} is read by the chart but not exported ({exported:?})"
+        );
+    }
+}

@@ -34,7 +34,15 @@ pub type CliResult = Result<(), CliError>;
 
 /// Parses a duration flag (`30s`, `15m`, `8760h`, `365d`) when the command
 /// line is read, so a bad one is a usage error before any work.
+/// Milliseconds too (`7500ms`), as the chart's values allow for deadlines.
 pub(crate) fn duration_arg(s: &str) -> Result<std::time::Duration, crate::time::DurationError> {
+    if let Some(ms) = s.strip_suffix("ms")
+        && let Ok(n) = ms.parse::<u64>()
+        && n > 0
+        && ms.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Ok(std::time::Duration::from_millis(n));
+    }
     crate::time::parse_duration(s).map(std::time::Duration::from_secs)
 }
 
@@ -258,4 +266,32 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_the_units_the_chart_allows() {
+        let ok = |s: &str| super::duration_arg(s).unwrap();
+        assert_eq!(ok("7500ms"), Duration::from_millis(7500));
+        assert_eq!(ok("8s"), Duration::from_secs(8));
+        assert_eq!(ok("5m"), Duration::from_secs(300));
+        assert_eq!(ok("1h"), Duration::from_secs(3600));
+        for bad in [
+            "0ms",
+            "ms",
+            "1.5s",
+            "1m30s",
+            "-1ms",
+            "+5ms",
+            "5 ms",
+            "",
+            "s",
+            "18446744073709551616ms",
+        ] {
+            assert!(super::duration_arg(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

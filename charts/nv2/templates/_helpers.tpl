@@ -260,3 +260,15 @@ failurePolicy.
   expression: >-
     request.operation != 'UPDATE' || [request.kind.kind == 'Pod' ? [object.spec, oldObject.spec] : request.kind.kind == 'CronJob' ? [object.spec.jobTemplate.spec.template.spec, oldObject.spec.jobTemplate.spec.template.spec] : [object.spec.template.spec, oldObject.spec.template.spec]].exists(s, has(s[0].initContainers) != has(s[1].initContainers) || (has(s[0].initContainers) && s[0].initContainers != s[1].initContainers) || has(s[0].containers) != has(s[1].containers) || (has(s[0].containers) && s[0].containers != s[1].containers) || has(s[0].ephemeralContainers) != has(s[1].ephemeralContainers) || (has(s[0].ephemeralContainers) && s[0].ephemeralContainers != s[1].ephemeralContainers) || has(s[0].volumes) != has(s[1].volumes) || (has(s[0].volumes) && s[0].volumes != s[1].volumes))
 {{- end -}}
+
+{{/* A duration value (8s, 1m30s, 500ms) in seconds, for PromQL. */}}
+{{- define "nv2.seconds" -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9.]+(ms|s|m|h)" . -1 -}}
+{{- $n := regexFind "[0-9.]+" . | float64 -}}
+{{- $unit := regexFind "(ms|s|m|h)$" . -}}
+{{- if eq $unit "ms" }}{{ $n = divf $n 1000 }}{{ else if eq $unit "m" }}{{ $n = mulf $n 60 }}{{ else if eq $unit "h" }}{{ $n = mulf $n 3600 }}{{ end -}}
+{{- $total = addf $total $n -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
