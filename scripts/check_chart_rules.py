@@ -378,6 +378,12 @@ def run(args):
     ns = args.namespace
     values = load_values(args.values)
     docs = load_docs(args.renders)
+    # `helm test` hooks are checked on their own (check_test_hook): they are
+    # not part of the installation, and their RBAC lives in tests.namespace.
+    def is_test_hook(d):
+        return ((d.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook") == "test"
+    test_hooks = [d for d in docs if is_test_hook(d)]
+    docs = [d for d in docs if not is_test_hook(d)]
     docker = parse_dockerfile(args.dockerfile)
 
     # ---- every object: known kind, metadata, namespace, uniqueness ----
@@ -946,6 +952,8 @@ def run(args):
         with open(args.rules_out, "w") as f:
             json.dump({"namespace": ns, "webhooks": webhook_doc}, f, indent=2)
             f.write("\n")
+    check_test_hook(c, test_hooks, values, ns, docker)
+
     if args.interface_out:
         with open(args.interface_out, "w") as f:
             json.dump({"args": container.get("args", []), "env": container.get("env", [])}, f, indent=2)
@@ -956,6 +964,47 @@ def run(args):
             json.dump(sorted(metrics_used), f, indent=2)
             f.write("\n")
     return c
+
+
+def check_test_hook(c, hooks, values, ns, docker):
+    """`helm test`: a Pod running `nv2 expect-denial` for tests.namespace and
+    tests.unsignedImage, with a ServiceAccount that may only create Pods
+    there; every object deleted once it succeeded."""
+    t = values["tests"]
+    if not t["enabled"]:
+        c.check(not hooks, "helm test objects rendered though tests.enabled is false")
+        return
+    kinds = {d["kind"]: d for d in hooks}
+    c.check(sorted(kinds) == ["Pod", "Role", "RoleBinding", "ServiceAccount"] and len(hooks) == 4,
+            f"helm test: expected a Pod, a ServiceAccount, a Role and a RoleBinding, got {sorted(kinds)}")
+    for d in hooks:
+        policy = d["metadata"]["annotations"].get("helm.sh/hook-delete-policy", "")
+        c.check("hook-succeeded" in policy and "before-hook-creation" in policy,
+                f"helm test {d['kind']}: hook-delete-policy {policy!r}")
+        want_ns = t["namespace"] if d["kind"] in ("Role", "RoleBinding") else ns
+        c.check(d["metadata"].get("namespace") == want_ns, f"helm test {d['kind']} in {d['metadata'].get('namespace')!r}, not {want_ns!r}")
+    pod, sa, role, rb = (kinds.get(k) for k in ("Pod", "ServiceAccount", "Role", "RoleBinding"))
+    if not (pod and sa and role and rb):
+        return
+    c.check(role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}],
+            f"helm test Role must grant create on pods only, got {role['rules']}")
+    c.check(rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+            and rb.get("subjects") == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": ns}],
+            "helm test RoleBinding must bind its Role to its ServiceAccount only")
+    spec = pod["spec"]
+    c.check(spec.get("serviceAccountName") == sa["metadata"]["name"] and spec.get("restartPolicy") == "Never",
+            "helm test Pod: its ServiceAccount, restartPolicy Never")
+    containers = spec.get("containers") or [{}]
+    cont = containers[0]
+    c.check(len(containers) == 1 and cont.get("command") == docker["entrypoint"]
+            and cont.get("args") == ["expect-denial", "--namespace", t["namespace"], "--image", t["unsignedImage"]],
+            f"helm test Pod must run `nv2 expect-denial --namespace NS --image IMAGE`, got {cont.get('command')} {cont.get('args')}")
+    csc = cont.get("securityContext") or {}
+    c.check(csc.get("runAsNonRoot") is True and csc.get("allowPrivilegeEscalation") is False
+            and csc.get("readOnlyRootFilesystem") is True and (csc.get("capabilities") or {}).get("drop") == ["ALL"],
+            "helm test Pod: non-root, read-only, no privilege escalation, capabilities dropped")
+    c.check(t["namespace"] not in ({"kube-system", ns} | set(values["webhook"].get("excludeNamespaces") or [])),
+            f"tests.namespace {t['namespace']!r} is excluded from nv2: the test could never see a denial")
 
 
 def check_serving_cert(c, w, secret, ca, host):

@@ -3,10 +3,12 @@
 //!
 //! Exit codes: 0 verified (or done), 1 not verified, 2 usage or input error.
 
+mod expect_denial;
 mod inspect;
 mod local;
 mod policy;
 mod remote;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,7 +75,9 @@ enum Command {
     /// List the signatures linked to an image.
     List(remote::ListArgs),
     /// Run the Kubernetes admission webhook (HTTPS).
-    Webhook(policy::WebhookArgs),
+    Webhook(webhook::WebhookArgs),
+    /// Dry-run a Pod of an unsigned image through the API server; succeed only if nv2 denies it.
+    ExpectDenial(expect_denial::ExpectDenialArgs),
     /// Trust policy tools.
     Policy {
         #[command(subcommand)]
@@ -234,8 +238,9 @@ pub fn run() -> ExitCode {
         Command::Push(args) => remote::push(args),
         Command::Link(args) => remote::link(args),
         Command::List(args) => remote::list(args),
-        Command::Webhook(args) => policy::webhook(args),
+        Command::Webhook(args) => webhook::webhook(args),
         Command::Policy { command } => policy::run(command),
+        Command::ExpectDenial(args) => expect_denial::run(args),
         Command::Inspect { file, output } => local::inspect(&file, output),
         Command::Keygen(args) => local::keygen(args),
         Command::Completions { shell } => {
