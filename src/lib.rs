@@ -12,7 +12,8 @@
 //!   engine and its caches, the HTTPS server, cluster sources;
 //! - [`cli`]: the `nv2` command, one thin shell per command.
 //!
-//! [`cache`], [`io`] and [`time`] are small shared utilities.
+//! [`cache`], [`io`], `text` (untrusted text made safe to show) and [`time`]
+//! are small shared utilities.
 
 #![warn(unreachable_pub)]
 
@@ -23,5 +24,6 @@ pub(crate) mod io;
 pub mod oci;
 pub mod policy;
 pub mod signature;
+pub(crate) mod text;
 pub mod time;
 pub mod verify;

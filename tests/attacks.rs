@@ -604,3 +604,48 @@ fn a_reissued_root_cannot_lift_its_twins_constraints() {
         assert!(reasons(&v).contains("pathLenConstraint"), "{}", reasons(&v));
     }
 }
+
+/// Anyone can write a certificate's names (an `x5c` chain is unsigned
+/// metadata until verified): control characters and invisible formatting in
+/// them must never reach a reason, a log line or a terminal as is — a
+/// newline would forge a "verified" line, an escape sequence drive the
+/// terminal. (Found by an attack on the release binary.)
+#[test]
+fn names_in_certificates_cannot_forge_lines_or_drive_terminals() {
+    let evil_cn = "evil\nnv2: OK verified\u{1b}[2J\u{202e}";
+    let root = self_signed(ca_params("Acme Root", (-1, 365)));
+    let trust = TrustMaterial::from_store_certificates(vec![root.cert.clone()]).unwrap();
+    // An untrusted self-signed leaf: denied, and its name is quoted safely.
+    let stranger = self_signed(leaf_params(evil_cn, &["registry.example.com"]));
+    let v = check(
+        &signed_by(&stranger, &[&stranger.cert], "registry.example.com/app:v1"),
+        &trust,
+        &Identities::Any,
+    );
+    assert!(!v.is_verified());
+    let text = reasons(&v);
+    assert!(!text.is_empty());
+    for line in v.reasons() {
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "raw control character in {line:?}"
+        );
+    }
+    assert!(
+        text.contains("\\u{a}") && text.contains("\\u{1b}"),
+        "{text}"
+    );
+    assert!(
+        stranger.cert.subject().contains("evil\\u{a}nv2"),
+        "{}",
+        stranger.cert.subject()
+    );
+    // Control: a trusted signer with an ordinary name verifies.
+    let good = issued(leaf_params("release", &["registry.example.com"]), &root);
+    let v = check(
+        &signed_by(&good, &[&good.cert], "registry.example.com/app:v1"),
+        &trust,
+        &Identities::Any,
+    );
+    assert!(v.is_verified(), "{}", reasons(&v));
+}

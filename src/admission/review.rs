@@ -324,8 +324,14 @@ pub(crate) fn decide(fields: &[ImageField], outcomes: &[ImageOutcome], pin: bool
     let mut verified = Vec::new();
     for o in outcomes {
         match &o.decision {
-            Decision::Deny(reason) => denied.push(format!("image {}: {reason}", o.image)),
-            Decision::Warn(reason) => warnings.push(format!("image {}: {reason}", o.image)),
+            Decision::Deny(reason) => denied.push(format!(
+                "image {}: {reason}",
+                crate::text::printable(&o.image)
+            )),
+            Decision::Warn(reason) => warnings.push(format!(
+                "image {}: {reason}",
+                crate::text::printable(&o.image)
+            )),
             Decision::Allow => {
                 if let Some(d) = &o.digest {
                     verified.push(verified_name(&o.image, d));
@@ -843,5 +849,25 @@ mod tests {
             };
             assert_eq!(controlled, want);
         }
+    }
+
+    #[test]
+    fn an_image_name_cannot_break_the_deny_message() {
+        let image = "r.io/a:1\nnv2: allowed\u{1b}[31m".to_owned();
+        let outcomes = vec![ImageOutcome {
+            image: image.clone(),
+            policy: None,
+            digest: None,
+            decision: Decision::Deny("invalid image reference".into()),
+        }];
+        let fields = vec![ImageField {
+            pointer: "/spec/containers/0/image".into(),
+            image,
+            slot: ("containers", "a".into()),
+        }];
+        let r = decide(&fields, &outcomes, false);
+        let message = r.message.unwrap();
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+        assert!(message.contains("r.io/a:1\\u{a}nv2"), "{message}");
     }
 }

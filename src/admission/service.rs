@@ -162,14 +162,16 @@ async fn check_images(
 fn outcome_lines(outcomes: &[ImageOutcome]) -> Vec<String> {
     outcomes
         .iter()
-        .map(|o| match &o.decision {
-            Decision::Allow => format!(
-                "{}: verified {}",
-                o.image,
-                o.digest.as_ref().map(|d| d.as_str()).unwrap_or("(skip)")
-            ),
-            Decision::Warn(r) => format!("{}: warning: {r}", o.image),
-            Decision::Deny(r) => format!("{}: denied: {r}", o.image),
+        .map(|o| {
+            let image = crate::text::printable(&o.image);
+            match &o.decision {
+                Decision::Allow => format!(
+                    "{image}: verified {}",
+                    o.digest.as_ref().map(|d| d.as_str()).unwrap_or("(skip)")
+                ),
+                Decision::Warn(r) => format!("{image}: warning: {r}"),
+                Decision::Deny(r) => format!("{image}: denied: {r}"),
+            }
         })
         .collect()
 }

@@ -49,7 +49,7 @@ impl CertificateInfo {
         CertificateInfo {
             subject: c.subject().to_owned(),
             issuer: c.issuer().to_owned(),
-            names: c.names(),
+            names: c.names(true),
             not_before: rfc3339(c.not_before()),
             not_after: rfc3339(c.not_after()),
             key: c.public_key().kind().to_string(),

@@ -80,7 +80,7 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
                         "certificate {:?} is not valid for registry {} of reference {r} (it covers: {})",
                         leaf.subject(),
                         reference.registry(),
-                        leaf.names().join(", ")
+                        leaf.names(true).join(", ")
                     )));
                 }
             }

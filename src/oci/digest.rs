@@ -83,10 +83,13 @@ pub(crate) fn shorten(s: &str) -> String {
     shorten_to(s, 80)
 }
 
-/// Cuts `s` to at most `max` bytes (on a character boundary), marking the cut.
+/// Cuts `s` to at most `max` bytes (on a character boundary), marking the
+/// cut; control and invisible formatting characters are escaped first
+/// ([`crate::text::printable`]): what is shortened is about to be shown.
 pub(crate) fn shorten_to(s: &str, max: usize) -> String {
+    let s = crate::text::printable(s);
     if s.len() <= max {
-        return s.to_owned();
+        return s.into_owned();
     }
     let mut end = max;
     while !s.is_char_boundary(end) {

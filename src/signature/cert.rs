@@ -130,11 +130,13 @@ impl Certificate {
         let fingerprint = crate::oci::digest::hex(
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der).as_ref(),
         );
-        let subject = cert.subject().to_string();
+        // Display strings only (comparisons use subject_name and the DER):
+        // escaped, since anyone can write a certificate's names.
+        let subject = crate::text::printable(&cert.subject().to_string()).into_owned();
         let subject_name = crate::signature::dn::Name::from_x509(cert.subject());
         let subject_der = cert.subject().as_raw().to_vec();
         let issuer_der = cert.issuer().as_raw().to_vec();
-        let issuer = cert.issuer().to_string();
+        let issuer = crate::text::printable(&cert.issuer().to_string()).into_owned();
         let (not_before, not_after) = (
             validity.not_before.timestamp(),
             validity.not_after.timestamp(),
@@ -309,14 +311,18 @@ impl Certificate {
         cn.is_some_and(|cn| dns_name_matches(&cn.to_ascii_lowercase(), &host))
     }
 
-    /// The names this certificate is valid for, for messages.
-    pub fn names(&self) -> Vec<String> {
+    /// The names this certificate is valid for, for messages (escaped):
+    /// its SANs, or without any its CN when `cn_fallback` allows it.
+    pub fn names(&self, cn_fallback: bool) -> Vec<String> {
+        let shown = |s: &str| crate::text::printable(s).into_owned();
         if self.has_san {
-            let mut v = self.dns_names.clone();
+            let mut v: Vec<String> = self.dns_names.iter().map(|n| shown(n)).collect();
             v.extend(self.ip_addresses.iter().map(|ip| ip.to_string()));
             v
+        } else if cn_fallback {
+            self.common_name.iter().map(|n| shown(n)).collect()
         } else {
-            self.common_name.iter().cloned().collect()
+            Vec::new()
         }
     }
 }

@@ -530,11 +530,17 @@ fn authenticity<'a>(
             }
         };
         if !leaf.covers_host(&host, cn_fallback) {
+            let names = leaf.names(cn_fallback);
+            let covers = if names.is_empty() {
+                "it has no subjectAltName, and under a name-constrained CA its CN names nothing"
+                    .to_owned()
+            } else {
+                format!("it covers: {}", names.join(", "))
+            };
             failures.push(fail(format!(
-                "signed reference {:?} names registry {host}, which certificate {:?} is not valid for (it covers: {})",
+                "signed reference {:?} names registry {host}, which certificate {:?} is not valid for ({covers})",
                 shorten(reference),
                 leaf.subject(),
-                leaf.names().join(", ")
             )));
         }
     }
