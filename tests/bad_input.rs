@@ -638,3 +638,142 @@ fn oversized_signature_lists_and_chains_are_refused() {
     env.write("long.nv2", long);
     verify(&env, "long.nv2").fails(1, "holds 11 certificates; at most 10");
 }
+
+/// An expiry past what a signature can carry is a usage error, never a
+/// wrapped (already expired, or negative) time written with exit 0. (Found
+/// by attacking the release binary.)
+#[test]
+fn expiries_too_far_are_refused_not_wrapped() {
+    let (env, _, _) = setup();
+    for expiry in [
+        "18446744073709551615s",
+        "9223372036854775808s",
+        "307445734561825860m",
+        "5124095576030431h",
+        "3000000d",
+    ] {
+        env.nv2(&[
+            "sign",
+            "-m",
+            "x509",
+            "-k",
+            "key.pem",
+            "-e",
+            expiry,
+            "-o",
+            "far.nv2",
+            "file:manifest.json",
+        ])
+        .fails(2, "too far");
+        assert!(
+            !env.path("far.nv2").exists(),
+            "{expiry}: a signature was written"
+        );
+    }
+    // Control: a long but representable expiry signs and verifies.
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-e",
+        "2000000d",
+        "-o",
+        "ok.nv2",
+        "file:manifest.json",
+    ])
+    .ok();
+    env.nv2(&[
+        "verify",
+        "-f",
+        "ok.nv2",
+        "-c",
+        "cert.pem",
+        "file:manifest.json",
+    ])
+    .ok();
+}
+
+/// Output that cannot be written (a full disk, a closed pipe) fails the
+/// command with one line and exit 2 — never a panic and exit 101, and never
+/// an exit 0 for output nobody got.
+#[test]
+fn unwritable_output_is_an_error_not_a_panic() {
+    let (env, _, _) = setup();
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-o",
+        "s.nv2",
+        "file:manifest.json",
+    ])
+    .ok();
+    let run_to_full = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nv2"))
+            .args(args)
+            .current_dir(env.path(""))
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot write"), "{args:?}: {stderr}");
+    };
+    run_to_full(&["inspect", "s.nv2"]);
+    run_to_full(&["inspect", "--output", "json", "s.nv2"]);
+    run_to_full(&[
+        "verify",
+        "-f",
+        "s.nv2",
+        "-c",
+        "cert.pem",
+        "file:manifest.json",
+    ]);
+    run_to_full(&["manifest", "file:manifest.json"]);
+    run_to_full(&["completions", "bash"]);
+    run_to_full(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-o",
+        "t.nv2",
+        "file:manifest.json",
+    ]);
+    // A closed pipe: the reader went away before nv2 wrote.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nv2"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A FIFO where a trust directory's file belongs is refused at once, not
+/// waited on (the webhook's side is in tests/webhook.rs).
+#[test]
+fn a_fifo_in_a_trust_directory_is_refused_at_once() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("trust/x509/ca/a")).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(env.path("trust/trustpolicy.json"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    env.nv2(&["policy", "check", "trust"])
+        .fails(2, "not a regular file");
+}

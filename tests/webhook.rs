@@ -407,7 +407,7 @@ fn a_trust_store_deleted_emptied_or_broken_withdraws_its_trust() {
     let policy = dir.join("trustpolicy.json");
     let good_policy = std::fs::read(&policy).unwrap();
     type Breakage = (&'static str, fn(&std::path::Path, &std::path::Path));
-    let breakages: [Breakage; 5] = [
+    let breakages: [Breakage; 6] = [
         ("deleted", |c, _| std::fs::remove_file(c).unwrap()),
         ("emptied", |c, _| std::fs::write(c, b"").unwrap()),
         ("overwritten with text", |c, _| {
@@ -421,8 +421,21 @@ fn a_trust_store_deleted_emptied_or_broken_withdraws_its_trust() {
             std::fs::remove_file(c).unwrap();
             std::fs::write(p, b"{ broken").unwrap();
         }),
+        // A FIFO is never opened for a blocking read: before, one froze the
+        // webhook's async workers for good (found by attacking the binary).
+        ("replaced by a FIFO", |c, _| {
+            std::fs::remove_file(c).unwrap();
+            assert!(
+                std::process::Command::new("mkfifo")
+                    .arg(c)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }),
     ];
     for (what, breakage) in breakages {
+        let _ = std::fs::remove_file(&cert);
         std::fs::write(&cert, &good_cert).unwrap();
         std::fs::write(&policy, &good_policy).unwrap();
         wait_for(
@@ -435,6 +448,11 @@ fn a_trust_store_deleted_emptied_or_broken_withdraws_its_trust() {
             &format!("the {what} store to stop vouching"),
         );
         assert!(wh.metrics().contains("nv2_config_valid 0"), "{what}");
+        assert_eq!(
+            wh.get("/healthz").0,
+            200,
+            "{what}: health checks still answered"
+        );
     }
     assert!(
         wh.logs().contains("its trust is withdrawn"),

@@ -77,17 +77,30 @@ fn reload_trust_dir(state: &AppState, dir: &Path, last_document: &mut Option<Vec
 
 /// Re-reads the trust directory when its files change; a bad change keeps
 /// the last good configuration.
+/// Each poll runs on the blocking pool: file systems can be slow, and no
+/// read may hold an async worker (health checks and reviews go on).
 pub(super) async fn watch_trust_dir(state: Arc<AppState>, dir: PathBuf, every: Duration) {
     let mut last = fingerprint_dir(&dir);
     let mut last_document = TrustInputs::from_dir(&dir).document.ok();
     loop {
         tokio::time::sleep(every).await;
-        let now = fingerprint_dir(&dir);
-        if now == last {
-            continue;
+        let (state, dir, seen) = (state.clone(), dir.clone(), last.clone());
+        let mut document = last_document.take();
+        let polled = tokio::task::spawn_blocking(move || {
+            let now = fingerprint_dir(&dir);
+            if now != seen {
+                reload_trust_dir(&state, &dir, &mut document);
+            }
+            (now, document)
+        })
+        .await;
+        match polled {
+            Ok((now, document)) => {
+                last = now;
+                last_document = document;
+            }
+            Err(e) => tracing::error!(error = %e, "trust directory poll failed"),
         }
-        last = now;
-        reload_trust_dir(&state, &dir, &mut last_document);
     }
 }
 
@@ -99,7 +112,7 @@ fn fingerprint_dir(dir: &Path) -> Vec<u8> {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for f in files {
         ctx.update(f.to_string_lossy().as_bytes());
-        if let Ok(bytes) = crate::io::read_bounded(&f, 4 << 20) {
+        if let Ok(bytes) = crate::io::read_config(&f, 4 << 20) {
             ctx.update(&bytes);
         }
     }
@@ -131,11 +144,21 @@ pub(super) async fn watch_tls(
     key: PathBuf,
     every: Duration,
 ) {
-    let read = || (std::fs::read(&cert).ok(), std::fs::read(&key).ok());
-    let mut last = read();
+    // Off the async workers, like the trust directory's polls.
+    let read = |cert: PathBuf, key: PathBuf| async move {
+        tokio::task::spawn_blocking(move || {
+            (
+                crate::io::read_config(&cert, crate::io::MAX_CERT_FILE).ok(),
+                crate::io::read_config(&key, crate::io::MAX_CERT_FILE).ok(),
+            )
+        })
+        .await
+        .unwrap_or((None, None))
+    };
+    let mut last = read(cert.clone(), key.clone()).await;
     loop {
         tokio::time::sleep(every).await;
-        let now = read();
+        let now = read(cert.clone(), key.clone()).await;
         if now == last {
             continue;
         }

@@ -64,7 +64,7 @@ pub(super) fn run(args: ExpectDenialArgs) -> CliResult {
     let answer = runtime.block_on(dry_run_create(&args))?;
     match judge(&answer, &args.webhook_suffix) {
         Ok(message) => {
-            println!("denied as expected: {message}");
+            say!("denied as expected: {message}");
             Ok(())
         }
         Err(reason) => Err(CliError::NotVerified(vec![reason])),

@@ -125,7 +125,7 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
                 )
             })?;
             let (nbf, exp) = match args.expiry {
-                Some(d) => (now, now.saturating_add(d.as_secs() as i64)),
+                Some(d) => (now, expiry_after(now, d)?),
                 None => (0, 0),
             };
             let content = SignedContent {
@@ -143,7 +143,7 @@ pub(super) fn sign(args: SignArgs) -> CliResult {
     let out = args.output.unwrap_or(default_out);
     std::fs::write(&out, envelope.to_bytes())
         .map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
-    println!("{}", resolved.digest);
+    say!("{}", resolved.digest);
     Ok(())
 }
 
@@ -184,8 +184,8 @@ pub(super) fn report<V: serde::Serialize>(
     headline: String,
 ) -> CliResult {
     match output {
-        OutputFormat::Json => println!("{}", serde_json::to_string(verdict).unwrap_or_default()),
-        OutputFormat::Text if verified => println!("{digest}"),
+        OutputFormat::Json => say!("{}", serde_json::to_string(verdict).unwrap_or_default()),
+        OutputFormat::Text if verified => say!("{digest}"),
         OutputFormat::Text => {}
     }
     if verified {
@@ -221,8 +221,8 @@ pub(super) fn inspect(file: &Path, output: OutputFormat) -> CliResult {
     let env = load_envelope(file)?;
     let info = crate::cli::inspect::inspect(&env);
     match output {
-        OutputFormat::Text => print!("{info}"),
-        OutputFormat::Json => println!(
+        OutputFormat::Text => say_raw!("{info}"),
+        OutputFormat::Json => say!(
             "{}",
             serde_json::to_string_pretty(&info).unwrap_or_default()
         ),
@@ -250,7 +250,7 @@ pub(super) fn keygen(args: KeygenArgs) -> CliResult {
     write_private(&args.key, generated.key_pem.as_bytes())?;
     std::fs::write(&args.cert, generated.cert_pem)
         .map_err(|e| CliError::Input(format!("cannot write {}: {e}", args.cert.display())))?;
-    eprintln!(
+    tell!(
         "wrote {} (private key) and {} (certificate)",
         args.key.display(),
         args.cert.display()
@@ -273,4 +273,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(err)?;
     file.write_all(bytes).map_err(err)
+}
+
+/// The latest expiry a signature may carry: the end of year 9999, the last
+/// instant RFC 3339 can write.
+const LATEST_EXPIRY: i64 = 253_402_300_799;
+
+/// `now + d` as a Unix time, or a usage error when it is past
+/// [`LATEST_EXPIRY`] (never a wrapped, already-expired time).
+fn expiry_after(now: i64, d: std::time::Duration) -> Result<i64, CliError> {
+    i64::try_from(d.as_secs())
+        .ok()
+        .and_then(|secs| now.checked_add(secs))
+        .filter(|exp| *exp <= LATEST_EXPIRY)
+        .ok_or_else(|| {
+            CliError::Input(format!(
+                "--expiry {}s is too far: a signature expires by the end of year 9999 at the latest",
+                d.as_secs()
+            ))
+        })
 }

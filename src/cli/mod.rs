@@ -3,6 +3,33 @@
 //!
 //! Exit codes: 0 verified (or done), 1 not verified, 2 usage or input error.
 
+/// `println!` that fails the command — one line, exit 2 — instead of
+/// panicking when stdout cannot be written (a closed pipe, a full disk).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+            .map_err(|e| $crate::cli::CliError::Input(format!("cannot write the output: {e}")))?
+    }};
+}
+
+/// `print!` (no newline) that fails the command as [`say!`] does.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+            .map_err(|e| $crate::cli::CliError::Input(format!("cannot write the output: {e}")))?
+    }};
+}
+
+/// `eprintln!` that never panics: a message nobody can read is dropped.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod expect_denial;
 mod inspect;
 mod local;
@@ -222,6 +249,16 @@ struct KeygenArgs {
     force: bool,
 }
 
+/// Shell completions, written whole or not at all.
+fn completions(shell: clap_complete::Shell) -> CliResult {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "nv2", &mut script);
+    let text = String::from_utf8_lossy(&script);
+    say!("{}", text.trim_end());
+    Ok(())
+}
+
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -243,21 +280,24 @@ pub fn run() -> ExitCode {
         Command::ExpectDenial(args) => expect_denial::run(args),
         Command::Inspect { file, output } => local::inspect(&file, output),
         Command::Keygen(args) => local::keygen(args),
-        Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "nv2", &mut std::io::stdout());
-            Ok(())
-        }
+        Command::Completions { shell } => completions(shell),
     };
+    // What is still buffered must reach stdout too, or the command fails.
+    let result = result.and_then(|()| {
+        use std::io::Write as _;
+        std::io::stdout()
+            .flush()
+            .map_err(|e| CliError::Input(format!("cannot write the output: {e}")))
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Input(msg)) => {
-            eprintln!("nv2: {msg}");
+            tell!("nv2: {msg}");
             ExitCode::from(2)
         }
         Err(CliError::NotVerified(reasons)) => {
             for r in reasons {
-                eprintln!("nv2: {r}");
+                tell!("nv2: {r}");
             }
             ExitCode::from(1)
         }

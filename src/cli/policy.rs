@@ -32,13 +32,13 @@ fn check(dir: &Path, images: &[String]) -> CliResult {
     let policy = TrustPolicy::load_dir(dir)
         .and_then(TrustPolicy::complete)
         .map_err(CliError::input)?;
-    println!(
+    say!(
         "{}: valid, {} trust policies",
         dir.display(),
         policy.policies().len()
     );
     for p in policy.policies() {
-        println!(
+        say!(
             "  {}: level {}, scopes {}, {} certificates",
             p.name,
             p.level.name,
@@ -50,7 +50,7 @@ fn check(dir: &Path, images: &[String]) -> CliResult {
     for image in images {
         let r = Reference::parse(image).map_err(CliError::input)?;
         match policy.policy_for(&r) {
-            Some(p) => println!(
+            Some(p) => say!(
                 "{image} ({}) → policy {} (level {})",
                 r.repo_name(),
                 p.name,
@@ -58,7 +58,7 @@ fn check(dir: &Path, images: &[String]) -> CliResult {
             ),
             None => {
                 unmatched = true;
-                println!(
+                say!(
                     "{image} ({}) → no policy matches: it would be denied",
                     r.repo_name()
                 );
@@ -101,17 +101,17 @@ pub(super) fn verify_with_policy(dir: &Path, args: &VerifyArgs) -> CliResult {
             Decision::Deny(r) => ("deny", Some(r.clone())),
         };
         let out = serde_json::json!({"image": outcome.image, "policy": outcome.policy, "digest": outcome.digest, "decision": decision, "reason": reason});
-        println!("{out}");
+        say!("{out}");
     }
     match outcome.decision {
         Decision::Allow | Decision::Warn(_) => {
             if let Decision::Warn(r) = &outcome.decision {
-                eprintln!("nv2: warning: {r}");
+                tell!("nv2: warning: {r}");
             }
             if let OutputFormat::Text = args.output {
                 match &outcome.digest {
-                    Some(d) => println!("{d}"),
-                    None => println!(
+                    Some(d) => say!("{d}"),
+                    None => say!(
                         "{} (policy {} skips verification)",
                         image,
                         outcome.policy.unwrap_or_default()

@@ -69,7 +69,7 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
             match tokio::time::timeout(deadline, f).await {
                 Ok(out) => out,
                 Err(_) => {
-                    eprintln!(
+                    tell!(
                         "nv2: the registry work did not finish within the --deadline of {}s",
                         deadline.as_secs()
                     );
@@ -78,7 +78,7 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
             }
         }),
         Err(e) => {
-            eprintln!("nv2: cannot start the async runtime: {e}");
+            tell!("nv2: cannot start the async runtime: {e}");
             std::process::exit(2);
         }
     }
@@ -164,7 +164,7 @@ pub(super) fn push(args: PushArgs) -> CliResult {
             .map(|p| p.digest)
     })
     .map_err(reg_err)?;
-    println!("{digest}");
+    say!("{digest}");
     if let Some(target) = &args.link {
         let target = remote_ref(target)?;
         let linked = block_on(link_manifest(
@@ -175,7 +175,7 @@ pub(super) fn push(args: PushArgs) -> CliResult {
             &target,
             false,
         ))?;
-        eprintln!("linked as {linked}");
+        tell!("linked as {linked}");
     }
     Ok(())
 }
@@ -201,7 +201,7 @@ pub(super) fn link(args: LinkArgs) -> CliResult {
         }
         link_manifest(&client, &sig_ref, &manifest, None, &target, args.force).await
     })?;
-    println!("{linked}");
+    say!("{linked}");
     Ok(())
 }
 
@@ -284,19 +284,19 @@ pub(super) fn list(args: ListArgs) -> CliResult {
     match args.output {
         OutputFormat::Json => {
             let out = serde_json::json!({"target": target.to_string(), "digest": digest, "signatures": rows});
-            println!("{out}");
+            say!("{out}");
         }
         OutputFormat::Text => {
-            println!("{target}@{digest}");
+            say!("{target}@{digest}");
             if rows.is_empty() {
-                println!("  no linked signatures");
+                say!("  no linked signatures");
             }
             for r in rows {
                 let who = match &r.error {
                     Some(e) => format!("unreadable: {e}"),
                     None => r.signers.join("; "),
                 };
-                println!(
+                say!(
                     "  {}  {}  {}",
                     r.digest,
                     r.created.as_deref().unwrap_or("-"),

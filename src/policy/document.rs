@@ -287,7 +287,7 @@ impl TrustInputs {
     /// is kept empty and named in `problems`.
     pub(crate) fn from_dir(dir: &Path) -> Self {
         let document =
-            crate::io::read_bounded(&dir.join("trustpolicy.json"), 1 << 20).map_err(|e| {
+            crate::io::read_config(&dir.join("trustpolicy.json"), 1 << 20).map_err(|e| {
                 PolicyError::Unreadable {
                     path: dir.join("trustpolicy.json").display().to_string(),
                     reason: e.to_string(),
@@ -377,7 +377,15 @@ fn read_store_dir(store_dir: &Path) -> Result<Vec<Certificate>, CertError> {
     files.sort();
     let mut certs = Vec::new();
     for f in files {
-        certs.extend(Certificate::load_pem_file(&f)?);
+        let bytes =
+            crate::io::read_config(&f, crate::io::MAX_CERT_FILE).map_err(|e| CertError::File {
+                path: f.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        certs.extend(Certificate::from_pem(&bytes).map_err(|e| CertError::File {
+            path: f.display().to_string(),
+            reason: e.to_string(),
+        })?);
     }
     Ok(certs)
 }

@@ -140,7 +140,7 @@ impl fmt::Display for KeyKind {
             KeyKind::Rsa { bits } => write!(f, "RSA-{bits}"),
             KeyKind::EcP256 => f.write_str("EC P-256"),
             KeyKind::EcP384 => f.write_str("EC P-384"),
-            KeyKind::Unsupported(what) => write!(f, "unsupported key ({what})"),
+            KeyKind::Unsupported(what) => write!(f, "unsupported ({what})"),
         }
     }
 }

@@ -137,7 +137,7 @@ impl DockerConfig {
             path: path.display().to_string(),
             reason,
         };
-        match crate::io::read_bounded(path, 1 << 20) {
+        match crate::io::read_config(path, 1 << 20) {
             Ok(bytes) => serde_json::from_slice::<DockerConfig>(&bytes)
                 .map(|mut config| {
                     // The user's own file: its credential helpers may run.

@@ -187,7 +187,7 @@ impl Registry {
                 path: path.display().to_string(),
                 reason,
             };
-            let pem = crate::io::read_bounded(path, crate::io::MAX_CERT_FILE)
+            let pem = crate::io::read_config(path, crate::io::MAX_CERT_FILE)
                 .map_err(|e| ca_error(e.to_string()))?;
             let certs =
                 reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
