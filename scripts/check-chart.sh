@@ -398,6 +398,10 @@ manifests_fresh() {
 
 dockerfile() {
   grep -Eq '^FROM rust:[^ ]+ AS build' Dockerfile || { echo "no rust build stage"; return 1; }
+  if grep -E '^FROM ' Dockerfile | grep -vEq '@sha256:[0-9a-f]{64}( |$)'; then
+    echo "a base image is not pinned by digest:"; grep -E '^FROM ' Dockerfile | grep -vE '@sha256:[0-9a-f]{64}( |$)'
+    return 1
+  fi
   grep -q 'cargo build --release --locked' Dockerfile || { echo "not built with --release --locked"; return 1; }
   for f in target .git; do
     grep -qx "$f" .dockerignore || { echo ".dockerignore lacks $f"; return 1; }
@@ -411,7 +415,7 @@ for f in "$CHART"/ci/*-values.yaml; do
 done
 [ ${#value_files[@]} -ge 6 ] || die "expected ci/{default,certmanager,pullsecrets,audit,operations}-values.yaml in $CHART"
 
-check "dockerfile: multi-stage, --locked, .dockerignore" dockerfile
+check "dockerfile: multi-stage, --locked, .dockerignore, base images by digest" dockerfile
 for f in "${value_files[@]}"; do
   label=${f:-defaults}
   label=${label##*/}
