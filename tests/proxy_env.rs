@@ -42,9 +42,16 @@ fn registry_requests_go_through_the_configured_proxy() {
 
     let (code, stderr) = list(&[("HTTP_PROXY", proxy_url.clone())], &target, true);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("502"), "not sent through the proxy: {stderr}");
+    assert!(
+        stderr.contains("502"),
+        "not sent through the proxy: {stderr}"
+    );
     assert_eq!(proxy.count(), 1, "{:?}", proxy.seen());
-    assert!(proxy.seen()[0].path.ends_with("/v2/app/manifests/v1"), "{:?}", proxy.seen());
+    assert!(
+        proxy.seen()[0].path.ends_with("/v2/app/manifests/v1"),
+        "{:?}",
+        proxy.seen()
+    );
 
     // NO_PROXY names the registry: sent directly (and refused), not proxied.
     let host = dead.split(':').next().unwrap().to_owned();
@@ -64,7 +71,10 @@ fn registry_requests_go_through_the_configured_proxy() {
         false,
     );
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("tunnel"), "no CONNECT through the proxy: {stderr}");
+    assert!(
+        stderr.contains("tunnel"),
+        "no CONNECT through the proxy: {stderr}"
+    );
     assert_eq!(proxy.count(), 2, "{:?}", proxy.seen());
     assert_eq!(proxy.seen()[1].method, "CONNECT", "{:?}", proxy.seen());
 }
