@@ -331,8 +331,14 @@ fn redirects_carry_no_credentials_across_hosts_and_say_little() {
         let text = err.to_string();
         assert!(matches!(err, RegistryError::Redirected { .. }), "{text}");
         assert!(text.contains("which gave no usable answer"), "{text}");
+        // Ports are random: a "404" inside localhost:40481 is not a leak.
+        let words: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| !w.contains("localhost:") && !w.contains("127.0.0.1:"))
+            .collect();
+        let said = words.join(" ");
         for leak in ["404", "503", "sha256:", "internal service"] {
-            assert!(!text.contains(leak), "{leak} in {text}");
+            assert!(!said.contains(leak), "{leak} in {text}");
         }
     }
     // By digest, with content that is not it: the digest of what the target
