@@ -304,6 +304,7 @@ MUST_CALL = {
     "pod-ephemeralcontainers.json": True,
     "deployment-image-volume-added.json": True,
     "deployment-init-container-changed.json": True,
+    "pod-claims-deletion.json": True,
 }
 
 

@@ -143,3 +143,12 @@ new = copy.deepcopy(old)
 new["spec"]["template"]["spec"]["initContainers"][0]["image"] = UNSIGNED
 write("deployment-init-container-changed.json",
       as_update(deployment, "0b6c8f6e-6a3e-4c36-9a38-6f1c1e0a0109", old, new))
+
+# A request that claims deletion in the new object only (the stored object is
+# live) while swapping in an unsigned image: checked like any change.
+old = copy.deepcopy(pod)
+new = copy.deepcopy(pod)
+containers(new)[0]["image"] = UNSIGNED
+new["metadata"]["deletionTimestamp"] = "2026-11-28T09:00:00Z"
+write("pod-claims-deletion.json",
+      as_update(pod_review, "0b6c8f6e-6a3e-4c36-9a38-6f1c1e0a0110", old, new))

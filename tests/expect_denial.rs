@@ -170,6 +170,35 @@ fn passes_only_when_nv2_denies_the_unsigned_pod() {
         "{err}"
     );
 
+    // An API server that never answers: bounded by --timeout, exit 2.
+    let stalled = common::standin::StandIn::http(|_| {
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        common::standin::Reply::status(504)
+    });
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nv2"))
+        .args([
+            "expect-denial",
+            "--namespace",
+            "default",
+            "--image",
+            "r.io/x:1",
+            "--timeout",
+            "2s",
+        ])
+        .env("KUBECONFIG", kubeconfig(&env, stalled.port))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("did not answer within"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
     let nowhere = expect_denial(&kubeconfig(&env, common::registry::free_port()), "r.io/x:1");
     let err = String::from_utf8_lossy(&nowhere.stderr);
     assert_eq!(nowhere.status.code(), Some(2), "{err}");

@@ -783,6 +783,7 @@ fn updates_check_only_new_or_changed_images() {
         ("pod-update.json", false),
         ("deployment-image-volume-added.json", false),
         ("deployment-init-container-changed.json", false),
+        ("pod-claims-deletion.json", false),
     ] {
         for path in ["/validate", "/mutate"] {
             let resp = wh.review(path, &fixture(name, &w.reg.host));

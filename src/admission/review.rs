@@ -223,11 +223,16 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, ReviewError> {
     };
     let object = req.object.as_ref().ok_or(ReviewError::NoObject)?;
     let update = req.operation == "UPDATE";
-    if update
-        && object
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|t| !t.is_null())
-    {
+    // Being deleted is read from the stored object (`oldObject`): the API
+    // server keeps `deletionTimestamp` immutable once set, so a request
+    // cannot claim it; and only a time (a non-empty string) counts.
+    let being_deleted = req
+        .old_object
+        .as_ref()
+        .and_then(|old| old.pointer("/metadata/deletionTimestamp"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
+    if update && being_deleted {
         return Ok(Scope::Ignore);
     }
     let spec = object
@@ -803,18 +808,41 @@ mod tests {
 
     #[test]
     fn an_object_being_deleted_passes_an_update_but_not_a_create() {
-        let old = deployment(json!([{"name": "a", "image": "r.io/a:1"}]), json!({}));
+        let mut old = deployment(json!([{"name": "a", "image": "r.io/a:1"}]), json!({}));
+        old["metadata"]["deletionTimestamp"] = json!("2026-11-29T00:00:00Z");
         let mut deleting = deployment(json!([{"name": "a", "image": "r.io/evil:1"}]), json!({}));
         deleting["metadata"]["deletionTimestamp"] = json!("2026-11-29T00:00:00Z");
         deleting["metadata"]["finalizers"] = json!([]);
         assert_eq!(
-            checked(&update("Deployment", "apps", Some(old), deleting.clone())),
+            checked(&update(
+                "Deployment",
+                "apps",
+                Some(old.clone()),
+                deleting.clone()
+            )),
             None
         );
+        let evil = Some(vec!["/spec/template/spec/containers/0/image".to_owned()]);
         assert_eq!(
-            checked(&review("Deployment", "apps", deleting)),
-            Some(vec!["/spec/template/spec/containers/0/image".to_owned()])
+            checked(&review("Deployment", "apps", deleting.clone())),
+            evil
         );
+        // Claimed by the new object only, or not a time: checked as usual.
+        // (Found by attacking the binary.)
+        let live = deployment(json!([{"name": "a", "image": "r.io/a:1"}]), json!({}));
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(live), deleting.clone())),
+            evil
+        );
+        for not_a_time in [json!(""), json!(0), json!(true), json!({}), json!(null)] {
+            let mut odd = old.clone();
+            odd["metadata"]["deletionTimestamp"] = not_a_time.clone();
+            assert_eq!(
+                checked(&update("Deployment", "apps", Some(odd), deleting.clone())),
+                evil,
+                "{not_a_time}"
+            );
+        }
     }
 
     #[test]

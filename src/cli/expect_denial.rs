@@ -17,9 +17,12 @@ pub(crate) struct ExpectDenialArgs {
     /// An image that no trusted signer signed.
     #[arg(long)]
     image: String,
-    /// The denial must come from a webhook whose name ends with this.
-    #[arg(long, default_value = ".nv2.io")]
-    webhook_suffix: String,
+    /// The denial must come from the validating webhook of this name.
+    #[arg(long, default_value = "validate.nv2.io")]
+    webhook: String,
+    /// Give up (exit 2) when the API server has not answered within this.
+    #[arg(long, default_value = "30s", value_parser = super::duration_arg)]
+    timeout: std::time::Duration,
 }
 
 /// What the API server answered to the dry-run create.
@@ -29,30 +32,70 @@ enum Answer {
     Refused { code: u16, message: String },
 }
 
-/// The verdict: `Ok(message)` when the refusal is an admission denial by a
-/// webhook named `*suffix`; otherwise why the check fails.
-fn judge(answer: &Answer, suffix: &str) -> Result<String, String> {
-    match answer {
-        Answer::Created => Err(
-            "the Pod was admitted: nv2 did not deny an unsigned image (is the namespace excluded, \
-             or the webhook's failurePolicy Ignore while it is down?)"
-                .into(),
-        ),
-        Answer::Refused { code, message } => {
-            let webhook = message
-                .strip_prefix("admission webhook \"")
-                .and_then(|rest| rest.split_once('"'))
-                .filter(|(_, after)| after.starts_with(" denied the request"))
-                .map(|(name, _)| name);
-            match webhook {
-                Some(name) if name.ends_with(suffix) && !suffix.is_empty() => Ok(message.clone()),
-                Some(name) => Err(format!("denied by webhook {name:?}, not nv2: {message}")),
-                None => Err(format!(
-                    "refused ({code}) but not by an admission webhook: {message}"
-                )),
-            }
+/// Why nv2 could not look at signatures at all: such a denial shows that
+/// nv2 fails closed, not that it checks signatures, so the test fails.
+const OPERATIONAL: &[&str] = &[
+    "cannot resolve the image",
+    "cannot fetch signatures",
+    "did not finish within",
+    "no valid trust policy is loaded",
+    "no trust policy scope matches",
+    "pull secret",
+    "distinct images; at most",
+    "verification is shutting down",
+    "verification failed",
+];
+
+/// The verdict: `Ok(message)` when the refusal is a 403 denial by exactly
+/// the webhook `webhook`, naming `image` and a signature reason (none, or
+/// none trusted); otherwise why the check fails.
+fn judge(answer: &Answer, webhook: &str, image: &str) -> Result<String, String> {
+    let (code, message) = match answer {
+        Answer::Created => {
+            return Err(
+                "the Pod was admitted: nv2 did not deny an unsigned image (is the namespace excluded, \
+                 or the webhook's failurePolicy Ignore while it is down?)"
+                    .into(),
+            );
         }
+        Answer::Refused { code, message } => (*code, message),
+    };
+    let denied_by = message
+        .strip_prefix("admission webhook \"")
+        .and_then(|rest| rest.split_once('"'))
+        .filter(|(_, after)| after.starts_with(" denied the request: "))
+        .map(|(name, after)| (name, &after[" denied the request: ".len()..]));
+    let Some((name, reason)) = denied_by else {
+        return Err(format!(
+            "refused ({code}) but not by an admission webhook: {message}"
+        ));
+    };
+    if name != webhook {
+        return Err(format!(
+            "denied by webhook {name:?}, not {webhook:?}: {message}"
+        ));
     }
+    if code != 403 {
+        return Err(format!(
+            "{webhook} answered {code}, not a denial (403): {message}"
+        ));
+    }
+    if !reason.starts_with("nv2 denied: ") || !reason.contains(&format!("image {image}")) {
+        return Err(format!(
+            "{webhook} denied, but not for the image {image}: {message}"
+        ));
+    }
+    if let Some(why) = OPERATIONAL.iter().find(|o| reason.contains(*o)) {
+        return Err(format!(
+            "nv2 denied without checking signatures ({why}): it fails closed, but the check itself did not run: {message}"
+        ));
+    }
+    if !(reason.contains("no signatures are linked") || reason.contains(": signature ")) {
+        return Err(format!(
+            "nv2 denied for a reason that is not a signature's: {message}"
+        ));
+    }
+    Ok(message.clone())
 }
 
 pub(super) fn run(args: ExpectDenialArgs) -> CliResult {
@@ -61,8 +104,15 @@ pub(super) fn run(args: ExpectDenialArgs) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| CliError::Input(format!("cannot start the async runtime: {e}")))?;
-    let answer = runtime.block_on(dry_run_create(&args))?;
-    match judge(&answer, &args.webhook_suffix) {
+    let answer = runtime
+        .block_on(async { tokio::time::timeout(args.timeout, dry_run_create(&args)).await })
+        .map_err(|_| {
+            CliError::Input(format!(
+                "the API server did not answer within {:?}",
+                args.timeout
+            ))
+        })??;
+    match judge(&answer, &args.webhook, &args.image) {
         Ok(message) => {
             say!("denied as expected: {message}");
             Ok(())
@@ -110,19 +160,43 @@ mod tests {
         }
     }
 
+    const IMAGE: &str = "docker.io/library/busybox:1.36";
+
+    fn denial(reason: &str) -> String {
+        format!(
+            "admission webhook \"validate.nv2.io\" denied the request: nv2 denied: image {IMAGE}: {reason}"
+        )
+    }
+
+    fn judged(answer: &Answer) -> Result<String, String> {
+        judge(answer, "validate.nv2.io", IMAGE)
+    }
+
     #[test]
-    fn only_a_denial_by_an_nv2_webhook_passes() {
-        let nv2 = "admission webhook \"validate.nv2.io\" denied the request: nv2 denied: image x: no signatures";
-        assert_eq!(judge(&refused(nv2), ".nv2.io"), Ok(nv2.to_owned()));
-        for (answer, why) in [
+    fn only_a_signature_denial_by_nv2s_validating_webhook_passes() {
+        for ok in [
+            denial("no signatures are linked to sha256:ab"),
+            denial(
+                "signature sha256:cd: signature 1 (ES256, CN=x): not signed by a trusted certificate",
+            ),
+        ] {
+            assert_eq!(judged(&refused(&ok)), Ok(ok.clone()));
+        }
+        let fails = [
             (Answer::Created, "admitted"),
             (
                 refused("admission webhook \"validate.kyverno.svc\" denied the request: x"),
-                "not nv2",
+                "not \"validate.nv2.io\"",
             ),
             (
-                refused("admission webhook \"evil.nv2.io.example\" denied the request: x"),
-                "not nv2",
+                refused(
+                    "admission webhook \"policy.evil.nv2.io\" denied the request: nv2 denied: x",
+                ),
+                "not \"validate.nv2.io\"",
+            ),
+            (
+                refused("admission webhook \"mutate.nv2.io\" denied the request: nv2 denied: x"),
+                "not \"validate.nv2.io\"",
             ),
             (
                 refused(
@@ -131,17 +205,54 @@ mod tests {
                 "not by an admission webhook",
             ),
             (
-                refused("x admission webhook \"validate.nv2.io\" denied the request"),
+                refused("x admission webhook \"validate.nv2.io\" denied the request: y"),
                 "not by an admission webhook",
             ),
             (
                 refused("admission webhook \"validate.nv2.io\" failed calling webhook"),
                 "not by an admission webhook",
             ),
-        ] {
-            let err = judge(&answer, ".nv2.io").unwrap_err();
+            (
+                refused(&denial(
+                    "cannot resolve the image: manifest x: cannot reach the registry: timed out",
+                )),
+                "without checking signatures",
+            ),
+            (
+                refused(&denial("verification did not finish within 8s")),
+                "without checking signatures",
+            ),
+            (
+                refused(
+                    "admission webhook \"validate.nv2.io\" denied the request: nv2 denied: the object names 65 distinct images; at most 64 are verified per request",
+                ),
+                "not for the image",
+            ),
+            (
+                refused(&denial("no valid trust policy is loaded")),
+                "without checking signatures",
+            ),
+            (
+                refused(&denial("invalid image reference")),
+                "not a signature's",
+            ),
+            (
+                refused(
+                    "admission webhook \"validate.nv2.io\" denied the request: nv2 denied: image other.io/x:1: no signatures are linked",
+                ),
+                "not for the image",
+            ),
+            (
+                Answer::Refused {
+                    code: 400,
+                    message: denial("no signatures are linked"),
+                },
+                "not a denial (403)",
+            ),
+        ];
+        for (answer, why) in fails {
+            let err = judged(&answer).unwrap_err();
             assert!(err.contains(why), "{answer:?}: {err}");
         }
-        assert!(judge(&refused(nv2), "").is_err());
     }
 }

@@ -255,7 +255,7 @@ failurePolicy.
 */}}
 {{- define "nv2.matchConditions" -}}
 - name: not-an-update-of-an-object-being-deleted
-  expression: "request.operation != 'UPDATE' || !has(object.metadata.deletionTimestamp)"
+  expression: "request.operation != 'UPDATE' || !has(oldObject.metadata.deletionTimestamp)"
 - name: images-new-or-changed
   expression: >-
     request.operation != 'UPDATE' || [request.kind.kind == 'Pod' ? [object.spec, oldObject.spec] : request.kind.kind == 'CronJob' ? [object.spec.jobTemplate.spec.template.spec, oldObject.spec.jobTemplate.spec.template.spec] : [object.spec.template.spec, oldObject.spec.template.spec]].exists(s, has(s[0].initContainers) != has(s[1].initContainers) || (has(s[0].initContainers) && s[0].initContainers != s[1].initContainers) || has(s[0].containers) != has(s[1].containers) || (has(s[0].containers) && s[0].containers != s[1].containers) || has(s[0].ephemeralContainers) != has(s[1].ephemeralContainers) || (has(s[0].ephemeralContainers) && s[0].ephemeralContainers != s[1].ephemeralContainers) || has(s[0].volumes) != has(s[1].volumes) || (has(s[0].volumes) && s[0].volumes != s[1].volumes))
