@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 nv2="$root/target/release/nv2"
-(cd "$root" && cargo build --release --locked >/dev/null 2>&1)
+(cd "$root" && make -s build >/dev/null 2>&1)
 work="$(mktemp -d)"; pids=()
 trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; rm -rf "$work"' EXIT; cd "$work"
 DURATION="${DURATION:-10s}" CONNS="${CONNS:-32}"
