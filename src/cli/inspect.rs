@@ -138,3 +138,77 @@ impl std::fmt::Display for Inspection {
         Ok(())
     }
 }
+
+/// A Notation JWS envelope, described (not verified).
+#[derive(Serialize)]
+pub(super) struct JwsInspection {
+    pub envelope: &'static str,
+    pub alg: String,
+    pub signing_scheme: &'static str,
+    pub signing_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    pub target_media_type: String,
+    pub target_digest: String,
+    pub target_size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_agent: Option<String>,
+    /// Bytes of the RFC 3161 timestamp token, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_bytes: Option<usize>,
+    pub certificates: Vec<CertificateInfo>,
+}
+
+/// Describes a Notation JWS envelope without verifying it.
+pub(super) fn inspect_jws(env: &crate::signature::jws::JwsEnvelope) -> JwsInspection {
+    JwsInspection {
+        envelope: crate::signature::jws::MEDIA_TYPE,
+        alg: env.alg.to_string(),
+        signing_scheme: env.scheme.name(),
+        signing_time: rfc3339(env.signing_time),
+        expires: env.expiry.map(rfc3339),
+        target_media_type: crate::text::printable(&env.target.media_type).into_owned(),
+        target_digest: env.target.digest.to_string(),
+        target_size: env.target.size,
+        signing_agent: env.signing_agent.clone(),
+        timestamp_bytes: env.timestamp.as_ref().map(Vec::len),
+        certificates: env.chain.iter().map(CertificateInfo::of).collect(),
+    }
+}
+
+impl std::fmt::Display for JwsInspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Envelope:    {} (Notation JWS)", self.envelope)?;
+        writeln!(
+            f,
+            "Target:      {} ({} bytes, {})",
+            self.target_digest, self.target_size, self.target_media_type
+        )?;
+        writeln!(f, "Algorithm:   {}", self.alg)?;
+        writeln!(f, "Scheme:      {}", self.signing_scheme)?;
+        writeln!(f, "Signed at:   {}", self.signing_time)?;
+        if let Some(e) = &self.expires {
+            writeln!(f, "Expires:     {e}")?;
+        }
+        if let Some(a) = &self.signing_agent {
+            writeln!(f, "Agent:       {a}")?;
+        }
+        match self.timestamp_bytes {
+            Some(n) => writeln!(
+                f,
+                "Timestamp:   RFC 3161 token, {n} bytes (not verified here)"
+            )?,
+            None => writeln!(f, "Timestamp:   none")?,
+        }
+        for (j, c) in self.certificates.iter().enumerate() {
+            let role = if j == 0 { "Leaf" } else { "Chain" };
+            writeln!(f, "{role} certificate:")?;
+            writeln!(f, "  Subject:     {}", c.subject)?;
+            writeln!(f, "  Issuer:      {}", c.issuer)?;
+            writeln!(f, "  Valid:       {} to {}", c.not_before, c.not_after)?;
+            writeln!(f, "  Key:         {} ({})", c.key, c.key_id)?;
+            writeln!(f, "  SHA-256:     {}", c.sha256_fingerprint)?;
+        }
+        Ok(())
+    }
+}

@@ -154,7 +154,12 @@ pub(super) fn verify(args: VerifyArgs) -> CliResult {
     let Some(file) = &args.file else {
         return super::remote::verify_linked(&args);
     };
-    let envelope = load_envelope(file)?;
+    let bytes = read_file(file, MAX_SIGNATURE_FILE, "signature file")?;
+    if is_jws(&bytes) {
+        return verify_jws_file(file, &bytes, &args);
+    }
+    let envelope =
+        Envelope::parse(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
     let trust = trust_from_args(&args)?;
     let resolved = resolve(args.target.as_deref(), &args.registry)?;
     let req = Requirements {
@@ -163,6 +168,36 @@ pub(super) fn verify(args: VerifyArgs) -> CliResult {
         now: crate::time::now(),
     };
     let verdict = verify_envelope(&envelope, &resolved.subject(), &req);
+    report(
+        args.output,
+        &verdict,
+        verdict.is_verified(),
+        &verdict.digest,
+        || verdict.reasons(),
+        format!("{} does not verify {}:", file.display(), verdict.digest),
+    )
+}
+
+/// Whether `bytes` are a Notation JWS envelope (a JSON object with a
+/// `protected` member; a `.nv2` file has none).
+fn is_jws(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+        .is_ok_and(|m| m.contains_key("protected"))
+}
+
+/// `nv2 verify -f SIGNATURE.jws -c CERT|--ca-cert ROOT TARGET`: a Notation
+/// JWS signature checked with the certificates given, as a `.nv2` file is.
+fn verify_jws_file(file: &Path, bytes: &[u8], args: &VerifyArgs) -> CliResult {
+    let envelope = crate::signature::jws::JwsEnvelope::parse(bytes)
+        .map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
+    let trust = trust_from_args(args)?;
+    let resolved = resolve(args.target.as_deref(), &args.registry)?;
+    let req = Requirements {
+        trust: &trust,
+        identities: &Identities::Any,
+        now: crate::time::now(),
+    };
+    let verdict = crate::verify::notation::verify_jws(&envelope, &resolved.subject(), &req);
     report(
         args.output,
         &verdict,
@@ -218,7 +253,22 @@ pub(super) fn manifest(target: Option<&str>, registry: &RegistryArgs) -> CliResu
 }
 
 pub(super) fn inspect(file: &Path, output: OutputFormat) -> CliResult {
-    let env = load_envelope(file)?;
+    let bytes = read_file(file, MAX_SIGNATURE_FILE, "signature file")?;
+    if is_jws(&bytes) {
+        let env = crate::signature::jws::JwsEnvelope::parse(&bytes)
+            .map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
+        let info = crate::cli::inspect::inspect_jws(&env);
+        match output {
+            OutputFormat::Text => say_raw!("{info}"),
+            OutputFormat::Json => say!(
+                "{}",
+                serde_json::to_string_pretty(&info).unwrap_or_default()
+            ),
+        }
+        return Ok(());
+    }
+    let env =
+        Envelope::parse(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
     let info = crate::cli::inspect::inspect(&env);
     match output {
         OutputFormat::Text => say_raw!("{info}"),

@@ -156,7 +156,7 @@ pub struct PublicKey {
 }
 
 /// Why a signature does not verify at the cryptographic level.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
     #[error("algorithm {alg} does not fit the signer's {key} key")]
     AlgorithmMismatch { alg: Algorithm, key: KeyKind },

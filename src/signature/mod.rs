@@ -6,6 +6,7 @@ pub(crate) mod crypto;
 pub(crate) mod dn;
 pub(crate) mod envelope;
 pub(crate) mod format;
+pub(crate) mod jws;
 pub(crate) mod keygen;
 pub(crate) mod trust;
 

@@ -2,6 +2,7 @@
 //! target and trust material ([`pipeline`]), and its remote form that
 //! discovers and fetches an image's signatures first ([`remote`]).
 
+pub(crate) mod notation;
 pub(crate) mod pipeline;
 pub(crate) mod remote;
 

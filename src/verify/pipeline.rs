@@ -65,7 +65,7 @@ pub struct Failure {
 impl Failure {
     /// A failure; its reason is cut to [`MAX_REASON`] bytes (reasons quote
     /// certificates and files an attacker wrote).
-    fn new(check: Check, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(check: Check, reason: impl Into<String>) -> Self {
         Failure {
             check,
             reason: bounded_reason(reason.into()),
@@ -314,7 +314,7 @@ pub(crate) fn verify_envelope_within(
 }
 
 /// The key a signature names: its `x5c` chain, or a pinned certificate by `kid`.
-enum SignerKey<'a> {
+pub(crate) enum SignerKey<'a> {
     Chain(Vec<Certificate>),
     Pinned(&'a Certificate),
 }
@@ -432,19 +432,26 @@ fn signer_key<'a>(
         .ok_or_else(|| SignerKeyError::UnknownKid(kid.to_owned()))
 }
 
-/// Authenticity checks; returns the failures, the certificate whose facts
-/// were used, and until when the trust in it lasts (the earliest expiry of
-/// the certificates it rests on). Those facts (validity, key usage, subject, names) come only from
-/// a trusted certificate: the pinned one when the key is pinned — an `x5c`
-/// leaf with a pinned key is unsigned metadata whose fields an attacker could
-/// rewrite — or the `x5c` leaf once webpki has validated its chain.
-// Over 60 lines: which certificate's facts are trusted (pinned or chain) decides every later check; kept together.
-fn authenticity<'a>(
+/// What trusting a signer found: the failures, the certificate whose facts
+/// were used, whether its CN may stand for a name, and until when the trust
+/// lasts (the earliest expiry of the certificates it rests on).
+pub(crate) struct SignerTrust<'a> {
+    pub failures: Vec<Failure>,
+    pub leaf: &'a Certificate,
+    pub cn_fallback: bool,
+    pub not_after: i64,
+}
+
+/// Whether the signer is trusted, for every envelope format: the facts
+/// (validity, key usage, subject, names) come only from a trusted
+/// certificate — the pinned one when the key is pinned (an `x5c` leaf with a
+/// pinned key is unsigned metadata whose fields an attacker could rewrite) —
+/// or the `x5c` leaf once webpki has validated its chain; then key usage and
+/// the policy's identities.
+pub(crate) fn signer_trust<'a>(
     key: &'a SignerKey<'a>,
-    envelope: &Envelope,
-    subject: &Subject,
     req: &'a Requirements<'_>,
-) -> (Vec<Failure>, &'a Certificate, i64) {
+) -> SignerTrust<'a> {
     let fail = |reason: String| Failure::new(Check::Authenticity, reason);
     let pinned = |cert: &'a Certificate| {
         let facts = ChainFacts {
@@ -500,6 +507,29 @@ fn authenticity<'a>(
             leaf.subject()
         )));
     }
+    SignerTrust {
+        failures,
+        leaf,
+        cn_fallback,
+        not_after,
+    }
+}
+
+/// Authenticity checks of a `.nv2` signature: [`signer_trust`], then the
+/// signed references against the image's name and the certificate's names.
+fn authenticity<'a>(
+    key: &'a SignerKey<'a>,
+    envelope: &Envelope,
+    subject: &Subject,
+    req: &'a Requirements<'_>,
+) -> (Vec<Failure>, &'a Certificate, i64) {
+    let fail = |reason: String| Failure::new(Check::Authenticity, reason);
+    let SignerTrust {
+        mut failures,
+        leaf,
+        cn_fallback,
+        not_after,
+    } = signer_trust(key, req);
     let references = &envelope.signed().references;
     // A signature that says which images it is for cannot admit another.
     if let Some(name) = &subject.name
