@@ -139,3 +139,85 @@ fn inspect_describes_a_jws_envelope() {
     env.nv2(&["inspect", bad.to_str().unwrap()])
         .fails(2, "bad.sig");
 }
+
+#[test]
+fn nv2_signs_jws_that_it_and_the_rules_accept() {
+    let env = Env::new();
+    env.umoci_image("hello", "dev", "a");
+    for (ec, name) in [
+        (None, "rsa"),
+        (Some("p256"), "p256"),
+        (Some("p384"), "p384"),
+    ] {
+        let (k, c) = (format!("{name}.key"), format!("{name}.crt"));
+        let mut keygen = vec!["keygen", "--cn", "signer.example", "-k", &k, "-c", &c];
+        if let Some(curve) = ec {
+            keygen.extend(["--ec", curve]);
+        }
+        env.nv2(&keygen).ok();
+        let out = format!("{name}.jws");
+        let digest = env
+            .nv2(&[
+                "sign",
+                "--envelope",
+                "jws",
+                "-k",
+                &k,
+                "-c",
+                &c,
+                "-e",
+                "1h",
+                "-o",
+                &out,
+                "oci-layout:./hello:dev",
+            ])
+            .ok();
+        let verified = env
+            .nv2(&["verify", "-f", &out, "-c", &c, "oci-layout:./hello:dev"])
+            .ok();
+        assert_eq!(verified.trim(), digest.trim(), "{name}");
+        let text = env.nv2(&["inspect", &out]).ok();
+        assert!(
+            text.contains("notary.x509") && text.contains("Expires:"),
+            "{text}"
+        );
+        // Not for another image.
+        env.umoci_image("other", "dev", "b");
+        env.nv2(&["verify", "-f", &out, "-c", &c, "oci-layout:./other:dev"])
+            .fails(1, "the signature is for");
+    }
+    env.keygen("x", "x.key", "x.crt");
+    env.nv2(&[
+        "sign",
+        "--envelope",
+        "jws",
+        "-k",
+        "x.key",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "needs -c CHAIN");
+    env.nv2(&[
+        "sign",
+        "--envelope",
+        "jws",
+        "-k",
+        "x.key",
+        "-c",
+        "x.crt",
+        "--alg",
+        "RS256",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "neither --alg");
+    env.nv2(&[
+        "sign",
+        "--envelope",
+        "jws",
+        "-k",
+        "x.key",
+        "-c",
+        "rsa.crt",
+        "oci-layout:./hello:dev",
+    ])
+    .fails(2, "does not match");
+}

@@ -48,6 +48,9 @@ pub(super) fn resolve(target: Option<&str>, registry: &RegistryArgs) -> Result<R
 
 // Over 60 lines: reads the command's inputs in the order they are given and reports each failure as a usage error.
 pub(super) fn sign(args: SignArgs) -> CliResult {
+    if args.envelope == super::EnvelopeFormat::Jws {
+        return sign_jws(&args);
+    }
     let resolved = resolve(args.target.as_deref(), &args.registry)?;
     let key_pem = read_file(&args.key, MAX_CERT_FILE, "key file")?;
     let key = SigningKey::from_pem(&key_pem)
@@ -178,6 +181,59 @@ pub(super) fn verify(args: VerifyArgs) -> CliResult {
     )
 }
 
+/// `nv2 sign --envelope jws`: a Notation signature (`notary.x509`) of the
+/// target's descriptor, with the chain of `-c` as `x5c`.
+fn sign_jws(args: &SignArgs) -> CliResult {
+    if args.alg.is_some() || !args.references.is_empty() {
+        return Err(CliError::Input(
+            "--envelope jws takes neither --alg (the key fixes it) nor --reference".into(),
+        ));
+    }
+    let chain_path = args.cert.as_ref().ok_or_else(|| {
+        CliError::Input(
+            "--envelope jws needs -c CHAIN (PEM, leaf first): Notation signatures carry x5c".into(),
+        )
+    })?;
+    let resolved = resolve(args.target.as_deref(), &args.registry)?;
+    let size = resolved.size.ok_or_else(|| {
+        CliError::Input(
+            "the target's size is unknown; sign the manifest itself, not a bare digest".into(),
+        )
+    })?;
+    let media_type = resolved
+        .media_type
+        .clone()
+        .ok_or_else(|| CliError::Input("the target's media type is unknown".into()))?;
+    let key_pem = read_file(&args.key, MAX_CERT_FILE, "key file")?;
+    let key = SigningKey::from_pem(&key_pem)
+        .map_err(|e| CliError::Input(format!("{}: {e}", args.key.display())))?;
+    let chain = Certificate::load_pem_file(chain_path).map_err(CliError::input)?;
+    let now = crate::time::now();
+    chain[0].check_validity(now).map_err(CliError::input)?;
+    let expiry = args.expiry.map(|d| expiry_after(now, d)).transpose()?;
+    let target = crate::signature::jws::TargetArtifact {
+        media_type,
+        digest: resolved.digest.clone(),
+        size,
+    };
+    let bytes = crate::signature::jws::sign(&crate::signature::jws::JwsSigning {
+        target: &target,
+        key: &key,
+        chain: &chain,
+        signing_time: now,
+        expiry,
+    })
+    .map_err(CliError::input)?;
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.jws", resolved.digest.hex())));
+    std::fs::write(&out, bytes)
+        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
+    say!("{}", resolved.digest);
+    Ok(())
+}
+
 /// Whether `bytes` are a Notation JWS envelope (a JSON object with a
 /// `protected` member; a `.nv2` file has none).
 fn is_jws(bytes: &[u8]) -> bool {
@@ -197,7 +253,12 @@ fn verify_jws_file(file: &Path, bytes: &[u8], args: &VerifyArgs) -> CliResult {
         identities: &Identities::Any,
         now: crate::time::now(),
     };
-    let verdict = crate::verify::notation::verify_jws(&envelope, &resolved.subject(), &req);
+    let verdict = crate::verify::notation::verify_jws(
+        &envelope,
+        &resolved.subject(),
+        resolved.media_type.as_deref(),
+        &req,
+    );
     report(
         args.output,
         &verdict,

@@ -133,6 +133,12 @@ enum OutputFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EnvelopeFormat {
+    Nv2,
+    Jws,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Method {
     X509,
@@ -164,6 +170,9 @@ struct SignArgs {
     /// Signature algorithm (default RS256 for RSA, ES256/ES384 for EC).
     #[arg(long)]
     alg: Option<Algorithm>,
+    /// Envelope to write: nv2's own `.nv2`, or a Notation JWS (needs -c; the key fixes the algorithm).
+    #[arg(long, value_enum, default_value = "nv2", conflicts_with_all = ["append"])]
+    envelope: EnvelopeFormat,
     /// file:PATH, oci-layout:DIR[:TAG|@DIGEST], docker://REF, oci://REF; stdin when absent.
     target: Option<String>,
     #[command(flatten)]

@@ -44,6 +44,8 @@ pub(crate) enum LayoutSelector {
 pub(crate) struct Resolved {
     pub digest: Digest,
     pub size: Option<u64>,
+    /// The descriptor's media type, when known (what a Notation payload names).
+    pub media_type: Option<String>,
     /// The exact manifest bytes, when the target had them.
     pub bytes: Option<Vec<u8>>,
     /// The image's canonical `registry/repository`, for a registry target.
@@ -56,6 +58,7 @@ impl Resolved {
         Resolved {
             digest: Digest::of(&bytes),
             size: Some(bytes.len() as u64),
+            media_type: media_type_of(&bytes),
             bytes: Some(bytes),
             name: None,
         }
@@ -144,6 +147,7 @@ impl Target {
             Target::Digest(d) => Ok(Resolved {
                 digest: d.clone(),
                 size: None,
+                media_type: None,
                 bytes: None,
                 name: None,
             }),
@@ -194,9 +198,8 @@ struct LayoutIndex {
 
 #[derive(Deserialize)]
 struct LayoutDescriptor {
-    /// Required by the layout specification; its value is not used.
     #[serde(rename = "mediaType")]
-    _media_type: serde::de::IgnoredAny,
+    media_type: String,
     digest: String,
     size: u64,
     #[serde(default)]
@@ -250,13 +253,14 @@ fn resolve_layout(dir: &Path, selector: &LayoutSelector) -> Result<Resolved, Tar
         ),
         LayoutSelector::Digest(d) => index.manifests.iter().find(|m| m.digest == d.as_str()),
     };
-    let (digest, size) = match (chosen, selector) {
+    let (digest, size, media_type) = match (chosen, selector) {
         (Some(m), _) => (
             Digest::parse(&m.digest).map_err(|e| layout_err(e.to_string()))?,
             Some(m.size),
+            Some(m.media_type.clone()),
         ),
         // A digest not in index.json may still be a blob (e.g. a child of an index).
-        (None, LayoutSelector::Digest(d)) => (d.clone(), None),
+        (None, LayoutSelector::Digest(d)) => (d.clone(), None, None),
         (None, _) => return Err(layout_err("no manifest selected".into())),
     };
     let blob_path = dir.join("blobs").join("sha256").join(digest.hex());
@@ -275,9 +279,11 @@ fn resolve_layout(dir: &Path, selector: &LayoutSelector) -> Result<Resolved, Tar
             bytes.len()
         )));
     }
+    let media_type = media_type.or_else(|| media_type_of(&bytes));
     Ok(Resolved {
         digest,
         size: Some(bytes.len() as u64),
+        media_type,
         bytes: Some(bytes),
         name: None,
     })

@@ -385,6 +385,87 @@ impl JwsEnvelope {
     }
 }
 
+/// Why a Notation JWS envelope could not be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum JwsSignError {
+    #[error("a {0} key has no Notation algorithm (RSA 2048/3072/4096, EC P-256/P-384)")]
+    Key(KeyKind),
+    #[error("the certificate chain is empty or longer than {MAX_CHAIN}")]
+    Chain,
+    #[error("the signing key does not match the chain's leaf certificate")]
+    KeyMismatch,
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
+
+/// What a Notation signature is made of: the target's descriptor, the
+/// signer, and its times (Unix seconds).
+pub(crate) struct JwsSigning<'a> {
+    pub target: &'a TargetArtifact,
+    pub key: &'a crate::signature::crypto::SigningKey,
+    /// Leaf first.
+    pub chain: &'a [Certificate],
+    pub signing_time: i64,
+    pub expiry: Option<i64>,
+}
+
+fn rfc3339_utc(unix: i64) -> String {
+    crate::time::rfc3339(unix)
+}
+
+/// Signs as Notation does (`notary.x509`): the key's one algorithm, the
+/// scheme and `signingTime` (and a critical `expiry` when given) in the
+/// protected header, the chain as `x5c`.
+pub(crate) fn sign(s: &JwsSigning<'_>) -> Result<Vec<u8>, JwsSignError> {
+    let kind = s.key.kind();
+    let alg = notation_algorithm(&kind).ok_or(JwsSignError::Key(kind))?;
+    if s.chain.is_empty() || s.chain.len() > MAX_CHAIN {
+        return Err(JwsSignError::Chain);
+    }
+    if !s.key.matches(s.chain[0].public_key()) {
+        return Err(JwsSignError::KeyMismatch);
+    }
+    let mut crit = vec![SIGNING_SCHEME];
+    let mut header = serde_json::json!({
+        "alg": alg.name(),
+        "cty": PAYLOAD_CONTENT_TYPE,
+        SIGNING_SCHEME: SigningScheme::X509.name(),
+        SIGNING_TIME: rfc3339_utc(s.signing_time),
+    });
+    if let Some(exp) = s.expiry {
+        header[EXPIRY] = serde_json::json!(rfc3339_utc(exp));
+        crit.push(EXPIRY);
+    }
+    header["crit"] = serde_json::json!(crit);
+    let payload = serde_json::json!({"targetArtifact": {
+        "digest": s.target.digest.as_str(),
+        "mediaType": s.target.media_type,
+        "size": s.target.size,
+    }});
+    let protected = B64URL.encode(header.to_string());
+    let payload = B64URL.encode(payload.to_string());
+    let signing_input = format!("{protected}.{payload}");
+    let signature = s
+        .key
+        .sign(alg, signing_input.as_bytes())
+        .map_err(|e| JwsSignError::Sign(e.to_string()))?;
+    let x5c: Vec<String> = s
+        .chain
+        .iter()
+        .map(|c| base64::engine::general_purpose::STANDARD.encode(c.der().as_ref()))
+        .collect();
+    let envelope = serde_json::json!({
+        "payload": payload,
+        "protected": protected,
+        "header": {
+            "x5c": x5c,
+            "io.cncf.notary.signingAgent": concat!("nv2/", env!("CARGO_PKG_VERSION")),
+        },
+        "signature": B64URL.encode(signature),
+    });
+    Ok(envelope.to_string().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,6 +660,51 @@ mod tests {
         }
         for bad in [&b"{}"[..], b"", b"[]", b"{\"payload\":\"a\",\"protected\":\"b\",\"header\":{},\"signature\":\"c\",\"signatures\":[]}"] {
             assert!(JwsEnvelope::parse(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn what_nv2_signs_reads_back_and_verifies() {
+        use crate::signature::keygen::{KeyType, generate};
+        for key_type in [KeyType::Rsa, KeyType::P256, KeyType::P384] {
+            let made = generate("signer.example", key_type, 30).unwrap();
+            let key =
+                crate::signature::crypto::SigningKey::from_pem(made.key_pem.as_bytes()).unwrap();
+            let chain = Certificate::from_pem(made.cert_pem.as_bytes()).unwrap();
+            let target = TargetArtifact {
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                digest: Digest::of(b"manifest"),
+                size: 8,
+            };
+            let now = crate::time::now();
+            let bytes = sign(&JwsSigning {
+                target: &target,
+                key: &key,
+                chain: &chain,
+                signing_time: now,
+                expiry: Some(now + 3600),
+            })
+            .unwrap();
+            let env = JwsEnvelope::parse(&bytes).unwrap();
+            assert_eq!(env.target, target);
+            assert_eq!(env.expiry, Some(now + 3600));
+            assert_eq!(env.signing_time, now);
+            assert_eq!(Some(env.alg), notation_algorithm(&key.kind()));
+            env.verify_integrity().unwrap();
+            // Another chain than the key's: refused before signing.
+            let other = generate("other", KeyType::P256, 30).unwrap();
+            let other_chain = Certificate::from_pem(other.cert_pem.as_bytes()).unwrap();
+            assert_eq!(
+                sign(&JwsSigning {
+                    target: &target,
+                    key: &key,
+                    chain: &other_chain,
+                    signing_time: now,
+                    expiry: None
+                })
+                .unwrap_err(),
+                JwsSignError::KeyMismatch
+            );
         }
     }
 }

@@ -15,9 +15,27 @@ use crate::verify::pipeline::{
     Check, Failure, Requirements, SignatureReport, SignerKey, Subject, Verdict, signer_trust,
 };
 
-/// Verifies `env` for `subject` under `req`.
-pub(crate) fn verify_jws(env: &JwsEnvelope, subject: &Subject, req: &Requirements<'_>) -> Verdict {
+/// Verifies `env` for `subject` (whose descriptor has `media_type`, when
+/// known: the payload must name the same) under `req`.
+pub(crate) fn verify_jws(
+    env: &JwsEnvelope,
+    subject: &Subject,
+    media_type: Option<&str>,
+    req: &Requirements<'_>,
+) -> Verdict {
     let mut content_failures = Vec::new();
+    if let Some(media_type) = media_type
+        && media_type != env.target.media_type
+    {
+        content_failures.push(Failure::new(
+            Check::Integrity,
+            format!(
+                "the signature is for a {}, but the target is a {}",
+                crate::text::printable(&env.target.media_type),
+                crate::text::printable(media_type)
+            ),
+        ));
+    }
     if env.target.digest != subject.digest {
         content_failures.push(Failure::new(
             Check::Integrity,
@@ -108,7 +126,7 @@ mod tests {
             identities,
             now: crate::time::now(),
         };
-        verify_jws(&env, target, &req)
+        verify_jws(&env, target, None, &req)
     }
 
     #[test]
@@ -127,6 +145,29 @@ mod tests {
                 .contains("the signature is for sha256:19dbd2"),
             "{:?}",
             v.reasons()
+        );
+        // The right digest and size, another media type.
+        let env = JwsEnvelope::parse(JWS).unwrap();
+        let req = Requirements {
+            trust: &alpine,
+            identities: &Identities::Any,
+            now: crate::time::now(),
+        };
+        let v = verify_jws(
+            &env,
+            &subject(TARGET, Some(481)),
+            Some("application/vnd.oci.image.index.v1+json"),
+            &req,
+        );
+        assert!(!v.is_verified());
+        assert!(
+            verify_jws(
+                &env,
+                &subject(TARGET, Some(481)),
+                Some("application/vnd.oci.image.manifest.v1+json"),
+                &req
+            )
+            .is_verified()
         );
         // The right digest with another size.
         let v = verify(&subject(TARGET, Some(482)), &alpine, &Identities::Any);

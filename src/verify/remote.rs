@@ -60,6 +60,7 @@ pub(crate) async fn resolve(
     Ok(Resolved {
         size: Some(m.bytes.len() as u64),
         digest: m.digest,
+        media_type: Some(m.media_type),
         bytes: Some(m.bytes),
         name: Some(r.repo_name()),
     })
