@@ -107,6 +107,50 @@ fn benches(c: &mut Criterion) {
             assert!(verify_envelope(&env, &x.subject, &req).is_verified());
         })
     });
+    // Notation's own JWS (PS256, RSA-2048, one self-signed certificate in
+    // x5c, pinned; tests/data/notation/NOTICE).
+    let jws = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/notation/jws_signature.sig"
+    ))
+    .unwrap();
+    let alpine = Certificate::from_pem(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/notation/alpine-2123.crt"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let trust = TrustMaterial::new(alpine, vec![]).unwrap();
+    let req = Requirements {
+        trust: &trust,
+        identities: &Identities::Any,
+        now: nv2::time::now(),
+    };
+    let target = Subject {
+        digest: Digest::parse(
+            "sha256:19dbd2e48e921426ee8ace4dc892edfb2ecdc1d1a72d5416c83670c30acecef0",
+        )
+        .unwrap(),
+        size: Some(481),
+        name: None,
+    };
+    c.bench_function(
+        "parse + verify Notation JWS PS256-2048 (x5c, pinned)",
+        |b| {
+            b.iter(|| {
+                let v = nv2::verify::verify_notation_jws(
+                    black_box(&jws),
+                    &target,
+                    Some("application/vnd.oci.image.manifest.v1+json"),
+                    &req,
+                )
+                .unwrap();
+                assert!(v.is_verified());
+            })
+        },
+    );
     c.bench_function("certificate parse (x509-parser + facts)", |b| {
         b.iter(|| Certificate::from_der(black_box(x.cert.der().to_vec())).unwrap())
     });

@@ -244,8 +244,6 @@ fn is_jws(bytes: &[u8]) -> bool {
 /// `nv2 verify -f SIGNATURE.jws -c CERT|--ca-cert ROOT TARGET`: a Notation
 /// JWS signature checked with the certificates given, as a `.nv2` file is.
 fn verify_jws_file(file: &Path, bytes: &[u8], args: &VerifyArgs) -> CliResult {
-    let envelope = crate::signature::jws::JwsEnvelope::parse(bytes)
-        .map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
     let trust = trust_from_args(args)?;
     let resolved = resolve(args.target.as_deref(), &args.registry)?;
     let req = Requirements {
@@ -253,12 +251,13 @@ fn verify_jws_file(file: &Path, bytes: &[u8], args: &VerifyArgs) -> CliResult {
         identities: &Identities::Any,
         now: crate::time::now(),
     };
-    let verdict = crate::verify::notation::verify_jws(
-        &envelope,
+    let verdict = crate::verify::verify_notation_jws(
+        bytes,
         &resolved.subject(),
         resolved.media_type.as_deref(),
         &req,
-    );
+    )
+    .map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
     report(
         args.output,
         &verdict,

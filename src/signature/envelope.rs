@@ -48,7 +48,7 @@ pub struct SignatureEntry {
 
 /// Why one `x5c` entry is not a certificate.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub(crate) enum X5cError {
+pub enum X5cError {
     #[error("x5c[{index}] is not valid base64: {reason}")]
     NotBase64 { index: usize, reason: String },
     #[error("x5c[{index}]: {reason}")]

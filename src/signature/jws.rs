@@ -71,7 +71,7 @@ pub(crate) struct TargetArtifact {
 /// Why bytes are not a Notation JWS envelope nv2 accepts (all integrity
 /// failures: the signature cannot be read as signed).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum JwsError {
+pub enum JwsError {
     #[error("not a JWS envelope: {0}")]
     Json(String),
     #[error("{part} is not unpadded base64url")]

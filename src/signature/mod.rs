@@ -13,6 +13,8 @@ pub(crate) mod trust;
 pub use cert::Certificate;
 pub use crypto::{Algorithm, SigningKey};
 pub use dn::Name;
+pub use envelope::X5cError;
 pub use envelope::{Envelope, SignedContent, Signer, decode_base64};
 pub use format::{FormatError, SignatureEnvelope};
+pub use jws::JwsError;
 pub use trust::{TrustError, TrustMaterial};

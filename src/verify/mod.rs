@@ -6,6 +6,7 @@ pub(crate) mod notation;
 pub(crate) mod pipeline;
 pub(crate) mod remote;
 
+pub use notation::verify_notation_jws;
 pub use pipeline::{Identities, Requirements, Subject, Verdict, verify_envelope};
 pub use remote::{
     Discovered, FetchError, FoundSignature, MAX_IMAGE_SIGNATURE_BYTES, MAX_IMAGE_SIGNATURES,

@@ -15,6 +15,19 @@ use crate::verify::pipeline::{
     Check, Failure, Requirements, SignatureReport, SignerKey, Subject, Verdict, signer_trust,
 };
 
+/// Parses a Notation JWS envelope and verifies it (the one call the CLI,
+/// tests and benchmarks make); a file that breaks the envelope's rules is
+/// an error, not a verdict.
+pub fn verify_notation_jws(
+    bytes: &[u8],
+    subject: &Subject,
+    media_type: Option<&str>,
+    req: &Requirements<'_>,
+) -> Result<Verdict, crate::signature::jws::JwsError> {
+    let env = JwsEnvelope::parse(bytes)?;
+    Ok(verify_jws(&env, subject, media_type, req))
+}
+
 /// Verifies `env` for `subject` (whose descriptor has `media_type`, when
 /// known: the payload must name the same) under `req`.
 pub(crate) fn verify_jws(
