@@ -138,6 +138,24 @@ fn inspect_describes_a_jws_envelope() {
     );
     env.nv2(&["inspect", bad.to_str().unwrap()])
         .fails(2, "bad.sig");
+    // The JWS general serialization, or a JWS missing a member: the JWS
+    // reader says so (not the .nv2 reader's "missing signed").
+    let general = env.write(
+        "general.sig",
+        br#"{"payload":"e30","signatures":[{"protected":"e30","signature":"AA"}]}"#,
+    );
+    env.nv2(&["inspect", general.to_str().unwrap()])
+        .fails(2, "not a JWS envelope");
+    let cert = data("alpine-2123.crt");
+    env.nv2(&[
+        "verify",
+        "-f",
+        general.to_str().unwrap(),
+        "-c",
+        &cert,
+        TARGET,
+    ])
+    .fails(2, "not a JWS envelope");
 }
 
 #[test]

@@ -234,11 +234,17 @@ fn sign_jws(args: &SignArgs) -> CliResult {
     Ok(())
 }
 
-/// Whether `bytes` are a Notation JWS envelope (a JSON object with a
-/// `protected` member; a `.nv2` file has none).
+/// Whether `bytes` are meant as a Notation JWS envelope: a JSON object with
+/// a JWS member (`protected`, `payload`, `header`, or the general form's
+/// `signatures` without `signed`); a `.nv2` file has `signed`. Its own
+/// parser then says what is wrong with it.
 fn is_jws(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
-        .is_ok_and(|m| m.contains_key("protected"))
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes).is_ok_and(|m| {
+        !m.contains_key("signed")
+            && ["protected", "payload", "header", "signatures"]
+                .iter()
+                .any(|k| m.contains_key(*k))
+    })
 }
 
 /// `nv2 verify -f SIGNATURE.jws -c CERT|--ca-cert ROOT TARGET`: a Notation

@@ -42,6 +42,9 @@ pub struct Certificate {
     path_len: Option<u32>,
     /// Whether its extended key usage (if any) allows code signing.
     code_signing: bool,
+    /// The extended key usage names purposes besides codeSigning.
+    other_purposes: bool,
+    crl_sign: bool,
     self_signed: bool,
     fingerprint: String,
 }
@@ -110,6 +113,7 @@ impl Certificate {
             .map_err(|e| CertError::Malformed(format!("keyUsage: {e}")))?;
         let digital_signature = key_usage.as_ref().map(|ku| ku.value.digital_signature());
         let key_cert_sign = key_usage.as_ref().map(|ku| ku.value.key_cert_sign());
+        let crl_sign = key_usage.as_ref().is_some_and(|ku| ku.value.crl_sign());
         let name_constrained = cert
             .name_constraints()
             .map_err(|e| CertError::Malformed(format!("nameConstraints: {e}")))?
@@ -121,10 +125,21 @@ impl Certificate {
         let path_len = basic.and_then(|bc| bc.value.path_len_constraint);
         // codeSigning allowed: no EKU extension, or codeSigning in it
         // (anyExtendedKeyUsage is not enough, as webpki holds for leaves).
-        let code_signing = cert
+        let eku = cert
             .extended_key_usage()
-            .map_err(|e| CertError::Malformed(format!("extendedKeyUsage: {e}")))?
-            .is_none_or(|eku| eku.value.code_signing);
+            .map_err(|e| CertError::Malformed(format!("extendedKeyUsage: {e}")))?;
+        let code_signing = eku.as_ref().is_none_or(|eku| eku.value.code_signing);
+        // Any purpose besides codeSigning (Notation refuses such signers).
+        let other_purposes = eku.as_ref().is_some_and(|e| {
+            let e = &e.value;
+            e.any
+                || e.server_auth
+                || e.client_auth
+                || e.email_protection
+                || e.time_stamping
+                || e.ocsp_signing
+                || !e.other.is_empty()
+        });
         let self_signed = cert.subject().as_raw() == cert.issuer().as_raw();
         let validity = cert.validity();
         let fingerprint = crate::oci::digest::hex(
@@ -160,6 +175,8 @@ impl Certificate {
             name_constrained,
             path_len,
             code_signing,
+            other_purposes,
+            crl_sign,
             self_signed,
             fingerprint,
             key,
@@ -263,6 +280,34 @@ impl Certificate {
     }
 
     /// Whether the key usage allows signing: true when the extension is absent.
+    /// Why this certificate may not sign as Notation requires of a signing
+    /// leaf: key usage digitalSignature and never keyCertSign or cRLSign;
+    /// an extended key usage, when present, of codeSigning alone.
+    pub(crate) fn notation_signing_problem(&self) -> Option<String> {
+        let subject = &self.subject;
+        if self.is_ca {
+            return Some(format!(
+                "certificate \"{subject}\" is a CA certificate, not a signing one"
+            ));
+        }
+        if self.digital_signature == Some(false) {
+            return Some(format!(
+                "certificate \"{subject}\" has a key usage without digitalSignature"
+            ));
+        }
+        if self.key_cert_sign == Some(true) || self.crl_sign {
+            return Some(format!(
+                "certificate \"{subject}\" has keyCertSign or cRLSign in its key usage, which a signing certificate may not"
+            ));
+        }
+        if !self.code_signing || self.other_purposes {
+            return Some(format!(
+                "certificate \"{subject}\" has an extended key usage other than codeSigning alone"
+            ));
+        }
+        None
+    }
+
     pub fn allows_digital_signature(&self) -> bool {
         self.digital_signature.unwrap_or(true)
     }

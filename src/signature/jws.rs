@@ -80,7 +80,9 @@ pub enum JwsError {
     Header(String),
     #[error("the protected header names {0:?} twice")]
     DuplicateHeader(String),
-    #[error("\"alg\" {0:?} is not PS256, PS384, PS512, ES256, ES384 or ES512")]
+    #[error(
+        "\"alg\" {0:?} is not PS256, PS384, PS512, ES256 or ES384 (ES512 is not supported yet)"
+    )]
     Algorithm(String),
     #[error("\"cty\" must be {PAYLOAD_CONTENT_TYPE:?}, not {0:?}")]
     ContentType(String),
@@ -96,6 +98,11 @@ pub enum JwsError {
     Scheme(String),
     #[error("{header} is missing or not an RFC 3339 time")]
     Time { header: &'static str },
+    #[error("{header} may not be present under signing scheme {scheme}")]
+    WrongTimeHeader {
+        scheme: &'static str,
+        header: &'static str,
+    },
     #[error("the payload is not {PAYLOAD_CONTENT_TYPE}: {0}")]
     Payload(String),
     #[error("\"x5c\" must hold 1 to {MAX_CHAIN} certificates")]
@@ -189,9 +196,15 @@ fn unbase64url(part: &'static str, s: &str) -> Result<Vec<u8>, JwsError> {
     B64URL.decode(s).map_err(|_| JwsError::Base64 { part })
 }
 
+/// A time as RFC 3339 writes it (and Go parses it): `T` and `Z` upper case,
+/// no leap second.
 fn rfc3339(header: &'static str, value: Option<&serde_json::Value>) -> Result<i64, JwsError> {
     value
         .and_then(serde_json::Value::as_str)
+        .filter(|s| {
+            let b = s.as_bytes();
+            b.len() >= 20 && b[10] == b'T' && !s.contains(['t', 'z']) && &s[17..19] != "60"
+        })
         .and_then(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
         })
@@ -241,6 +254,19 @@ impl JwsEnvelope {
             )));
         }
         let (scheme, signing_time) = match header.get(SIGNING_SCHEME).and_then(|v| v.as_str()) {
+            // Each scheme has its own signing-time header, never the other's.
+            Some("notary.x509") if header.contains_key(AUTHENTIC_SIGNING_TIME) => {
+                return Err(JwsError::WrongTimeHeader {
+                    scheme: "notary.x509",
+                    header: AUTHENTIC_SIGNING_TIME,
+                });
+            }
+            Some("notary.x509.signingAuthority") if header.contains_key(SIGNING_TIME) => {
+                return Err(JwsError::WrongTimeHeader {
+                    scheme: "notary.x509.signingAuthority",
+                    header: SIGNING_TIME,
+                });
+            }
             Some("notary.x509") => (
                 SigningScheme::X509,
                 rfc3339(SIGNING_TIME, header.get(SIGNING_TIME))?,
@@ -620,9 +646,38 @@ mod tests {
             Err(JwsError::Scheme(_))
         ));
         assert!(matches!(
-            case(&|h| h[SIGNING_SCHEME] = "notary.x509.signingAuthority".into()),
+            case(&|h| {
+                h[SIGNING_SCHEME] = "notary.x509.signingAuthority".into();
+                h[AUTHENTIC_SIGNING_TIME] = h[SIGNING_TIME].take();
+                h.as_object_mut().unwrap().remove(SIGNING_TIME);
+            }),
             Err(JwsError::NotCritical(AUTHENTIC_SIGNING_TIME))
         ));
+        // Each scheme's own time header, never the other's (attack finding).
+        assert!(matches!(
+            case(&|h| h[SIGNING_SCHEME] = "notary.x509.signingAuthority".into()),
+            Err(JwsError::WrongTimeHeader { .. })
+        ));
+        assert!(matches!(
+            case(&|h| h[AUTHENTIC_SIGNING_TIME] = h[SIGNING_TIME].clone()),
+            Err(JwsError::WrongTimeHeader { .. })
+        ));
+        // RFC 3339 as written, not as a lenient parser reads it.
+        for lenient in [
+            "2023-03-14 16:10:02+08:00",
+            "2023-03-14t16:10:02+08:00",
+            "2023-03-14T08:10:02z",
+            "2023-03-14T23:59:60Z",
+            "2023-03-14",
+        ] {
+            assert!(
+                matches!(
+                    case(&|h| h[SIGNING_TIME] = lenient.into()),
+                    Err(JwsError::Time { .. })
+                ),
+                "{lenient}"
+            );
+        }
         assert!(matches!(
             case(&|h| h[SIGNING_TIME] = "yesterday".into()),
             Err(JwsError::Time { .. })

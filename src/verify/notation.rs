@@ -99,6 +99,17 @@ pub(crate) fn verify_jws(
         report.signer = Some(trust.leaf.subject().to_owned());
         report.cert_not_after = Some(trust.not_after);
         report.failures = trust.failures;
+        // Notation's signing-certificate rules, on the x5c leaf and (when the
+        // key is pinned) on the trusted certificate too.
+        for cert in [leaf, trust.leaf] {
+            if let Some(problem) = cert.notation_signing_problem()
+                && !report.failures.iter().any(|f| f.reason.ends_with(&problem))
+            {
+                report
+                    .failures
+                    .push(Failure::new(Check::Authenticity, problem));
+            }
+        }
     }
     Verdict {
         digest: subject.digest.clone(),
@@ -221,5 +232,83 @@ mod tests {
             .unwrap(),
         ]);
         assert!(verify(&subject(TARGET, Some(481)), &alpine, &same_id).is_verified());
+    }
+
+    /// Notation's signing-certificate rules: codeSigning alone, and
+    /// digitalSignature without keyCertSign or cRLSign (attack finding: extra
+    /// purposes were accepted next to codeSigning).
+    #[test]
+    fn signing_certificates_follow_notations_usage_rules() {
+        use rcgen::{
+            CertificateParams, ExtendedKeyUsagePurpose as Eku, KeyPair, KeyUsagePurpose as Ku,
+        };
+        let make = |ekus: Vec<Eku>, kus: Vec<Ku>| {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let mut p = CertificateParams::new(vec!["signer.example".to_owned()]).unwrap();
+            p.extended_key_usages = ekus;
+            p.key_usages = kus;
+            let cert = p.self_signed(&key).unwrap();
+            let signing =
+                crate::signature::crypto::SigningKey::from_pem(key.serialize_pem().as_bytes())
+                    .unwrap();
+            (signing, Certificate::from_der(cert.der().to_vec()).unwrap())
+        };
+        let target = crate::signature::jws::TargetArtifact {
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: Digest::of(b"m"),
+            size: 1,
+        };
+        let check = |ekus: Vec<Eku>, kus: Vec<Ku>| {
+            let (key, cert) = make(ekus, kus);
+            let bytes = crate::signature::jws::sign(&crate::signature::jws::JwsSigning {
+                target: &target,
+                key: &key,
+                chain: std::slice::from_ref(&cert),
+                signing_time: crate::time::now(),
+                expiry: None,
+            })
+            .unwrap();
+            let trust = TrustMaterial::from_store_certificates(vec![cert]).unwrap();
+            let req = Requirements {
+                trust: &trust,
+                identities: &Identities::Any,
+                now: crate::time::now(),
+            };
+            verify_notation_jws(
+                &bytes,
+                &subject(target.digest.as_str(), Some(1)),
+                None,
+                &req,
+            )
+            .unwrap()
+        };
+        assert!(check(vec![Eku::CodeSigning], vec![Ku::DigitalSignature]).is_verified());
+        assert!(
+            check(vec![], vec![]).is_verified(),
+            "no usage extensions: any use"
+        );
+        for (ekus, kus) in [
+            (
+                vec![Eku::CodeSigning, Eku::ServerAuth],
+                vec![Ku::DigitalSignature],
+            ),
+            (vec![Eku::CodeSigning, Eku::Any], vec![Ku::DigitalSignature]),
+            (
+                vec![Eku::CodeSigning, Eku::TimeStamping],
+                vec![Ku::DigitalSignature],
+            ),
+            (
+                vec![Eku::CodeSigning],
+                vec![Ku::DigitalSignature, Ku::KeyCertSign],
+            ),
+            (
+                vec![Eku::CodeSigning],
+                vec![Ku::DigitalSignature, Ku::CrlSign],
+            ),
+            (vec![Eku::CodeSigning], vec![Ku::KeyEncipherment]),
+        ] {
+            let v = check(ekus.clone(), kus.clone());
+            assert!(!v.is_verified(), "{ekus:?} {kus:?}");
+        }
     }
 }
