@@ -234,16 +234,22 @@ fn sign_jws(args: &SignArgs) -> CliResult {
     Ok(())
 }
 
-/// Whether `bytes` are meant as a Notation JWS envelope: a JSON object with
-/// a JWS member (`protected`, `payload`, `header`, or the general form's
-/// `signatures` without `signed`); a `.nv2` file has `signed`. Its own
-/// parser then says what is wrong with it.
+/// Whether `bytes` are meant as a Notation JWS envelope: a JSON object
+/// without `signed` (a `.nv2` file's) and with a JWS member (`protected`,
+/// `payload`, `header`, or the general form's `signatures` of `protected`
+/// entries). Its own parser then says what is wrong with it.
 fn is_jws(bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes).is_ok_and(|m| {
+        let general_jws = m
+            .get("signatures")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|l| l.first())
+            .is_some_and(|first| first.get("protected").is_some());
         !m.contains_key("signed")
-            && ["protected", "payload", "header", "signatures"]
-                .iter()
-                .any(|k| m.contains_key(*k))
+            && (general_jws
+                || ["protected", "payload", "header"]
+                    .iter()
+                    .any(|k| m.contains_key(*k)))
     })
 }
 
