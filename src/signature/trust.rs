@@ -308,6 +308,62 @@ fn webpki_reason(e: &webpki::Error) -> String {
             "the signing certificate's extended key usage does not allow code signing".into()
         }
         E::BadDer | E::BadDerTime | E::TrailingData(_) => "malformed certificate".into(),
-        other => format!("{other:?}"),
+        E::MaximumPathDepthExceeded | E::MaximumPathBuildCallsExceeded => {
+            "the chain is too long or has too many candidate paths".into()
+        }
+        E::MaximumSignatureChecksExceeded => "the chain needs too many signature checks".into(),
+        E::PathLenConstraintViolated => {
+            "a CA's pathLenConstraint does not allow the chain's length".into()
+        }
+        E::UnsupportedCriticalExtension => {
+            "a certificate in the chain has a critical extension nv2 does not understand".into()
+        }
+        E::MaximumNameConstraintComparisonsExceeded => {
+            "the chain's name constraints need too many comparisons".into()
+        }
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            "a certificate in the chain is signed with an algorithm or key nv2 does not support"
+                .into()
+        }
+        E::NameConstraintViolation => "a name in the chain breaks a CA's name constraints".into(),
+        // Other errors by their name only: never a dump of their contents.
+        other => {
+            let name = format!("{other:?}");
+            let name = name
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("unknown")
+                .to_owned();
+            format!("the chain is invalid ({name})")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webpki_reason;
+
+    /// webpki's errors are told in words, never as a dump of their fields
+    /// (found by attacking the binary: byte lists reached messages).
+    #[test]
+    fn chain_errors_are_words() {
+        use webpki::Error as E;
+        for e in [
+            E::MaximumPathDepthExceeded,
+            E::PathLenConstraintViolated,
+            E::UnsupportedCriticalExtension,
+            E::MaximumNameConstraintComparisonsExceeded,
+            E::NameConstraintViolation,
+            E::InvalidCertValidity,
+        ] {
+            let said = webpki_reason(&e);
+            assert!(!said.contains('[') && !said.contains('{'), "{said}");
+            assert!(said.contains(' '), "{said}");
+        }
+        assert_eq!(
+            webpki_reason(&E::InvalidCertValidity),
+            "the chain is invalid (InvalidCertValidity)"
+        );
     }
 }
