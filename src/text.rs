@@ -4,6 +4,17 @@
 //! output, nor drive a terminal, nor reorder what a reader sees.
 
 use std::borrow::Cow;
+use std::fmt::Display;
+
+/// An error's message on one line (serde's may span several).
+pub(crate) fn one_line(e: impl Display) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+/// [`one_line`], shortened for a message that quotes it.
+pub(crate) fn short_line(e: impl Display) -> String {
+    crate::oci::digest::shorten(&one_line(e))
+}
 
 /// Whether `c` must not reach a log line or a terminal as is: C0 and C1
 /// controls, DEL, and the invisible formatting characters that reorder or

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::admission::engine::{Decision, ImageOutcome};
 use crate::oci::reference::Reference;
+use crate::text::one_line;
 
 /// The parts of an AdmissionReview request nv2 reads.
 #[derive(Debug, Deserialize)]
@@ -73,10 +74,6 @@ pub enum ReviewError {
         pointer: String,
         expected: &'static str,
     },
-}
-
-fn one_line(e: &serde_json::Error) -> String {
-    e.to_string().replace('\n', " ")
 }
 
 /// Parses an AdmissionReview; every refusal is a one-line reason for a 400.

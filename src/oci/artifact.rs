@@ -82,7 +82,7 @@ impl ArtifactManifest {
     }
 
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, NotAManifest> {
-        serde_json::from_slice(bytes).map_err(|e| NotAManifest(e.to_string().replace('\n', " ")))
+        serde_json::from_slice(bytes).map_err(|e| NotAManifest(crate::text::one_line(e)))
     }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {

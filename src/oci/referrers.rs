@@ -73,7 +73,7 @@ async fn update_referrers_index(
         Ok(m) => {
             serde_json::from_slice::<Index>(&m.bytes).map_err(|e| LinkError::MalformedIndex {
                 tag: tag_ref.to_string(),
-                reason: e.to_string().replace('\n', " "),
+                reason: crate::text::one_line(e),
             })?
         }
         Err(RegistryError::NotFound { .. }) => Index {

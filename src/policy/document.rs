@@ -399,7 +399,7 @@ impl TrustPolicy {
     /// at least one certificate.
     pub fn parse(json: &[u8], stores: &Stores) -> Result<Self, PolicyError> {
         let raw: RawPolicyDocument = serde_json::from_slice(json)
-            .map_err(|e| PolicyError::Syntax(e.to_string().replace('\n', " ")))?;
+            .map_err(|e| PolicyError::Syntax(crate::text::one_line(e)))?;
         if raw.version != "1.0" {
             return Err(PolicyError::Version(raw.version));
         }

@@ -10,9 +10,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::oci::digest::{Digest, shorten};
+use crate::oci::digest::Digest;
 use crate::signature::cert::Certificate;
 use crate::signature::crypto::{Algorithm, KeyError, SigningKey};
+use crate::text::short_line as one_line;
 
 /// The signed claims: what is signed, and when it is valid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,11 +110,6 @@ struct RawEnvelope {
 struct OutEnvelope<'a> {
     signed: &'a RawValue,
     signatures: &'a [SignatureEntry],
-}
-
-/// Compact JSON, errors folded into one line.
-fn one_line(e: impl std::fmt::Display) -> String {
-    shorten(&e.to_string().replace('\n', " "))
 }
 
 impl Envelope {

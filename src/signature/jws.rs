@@ -229,7 +229,7 @@ impl JwsEnvelope {
     /// Parses `bytes` under Notation's JWS rules.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, JwsError> {
         let raw: RawEnvelope = serde_json::from_slice(bytes)
-            .map_err(|e| JwsError::Json(shorten(&e.to_string().replace('\n', " "))))?;
+            .map_err(|e| JwsError::Json(crate::text::short_line(e)))?;
         let protected_bytes = unbase64url("\"protected\"", &raw.protected)?;
         let payload_bytes = unbase64url("\"payload\"", &raw.payload)?;
         let signature = unbase64url("\"signature\"", &raw.signature)?;
@@ -292,7 +292,7 @@ impl JwsEnvelope {
             }
         };
         let payload: RawPayload = serde_json::from_slice(&payload_bytes)
-            .map_err(|e| JwsError::Payload(shorten(&e.to_string().replace('\n', " "))))?;
+            .map_err(|e| JwsError::Payload(crate::text::short_line(e)))?;
         let target = TargetArtifact {
             digest: Digest::parse(&payload.target_artifact.digest)
                 .map_err(|e| JwsError::Payload(e.to_string()))?,

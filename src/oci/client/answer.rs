@@ -127,9 +127,7 @@ pub(super) fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-pub(super) fn one_line(e: impl std::fmt::Display) -> String {
-    shorten(&e.to_string().replace('\n', " "))
-}
+pub(super) use crate::text::short_line as one_line;
 
 /// What went wrong on the wire, in words: the timeout, or the chain of causes
 /// under reqwest's "error sending request for url (…)".

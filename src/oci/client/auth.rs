@@ -13,6 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 
+use crate::text::one_line;
+
 /// A username and password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Basic {
@@ -125,11 +127,6 @@ pub enum DockerConfigError {
     Json(String),
 }
 
-/// A serde error on one line.
-fn json_reason(e: &serde_json::Error) -> String {
-    e.to_string().replace('\n', " ")
-}
-
 impl DockerConfig {
     /// Reads `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Self, DockerConfigError> {
@@ -144,7 +141,7 @@ impl DockerConfig {
                     config.helpers_allowed = true;
                     config
                 })
-                .map_err(|e| file_error(json_reason(&e))),
+                .map_err(|e| file_error(one_line(&e))),
             Err(crate::io::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(DockerConfig::default())
             }
@@ -163,7 +160,7 @@ impl DockerConfig {
     /// The legacy `.dockercfg` form: the `auths` map alone.
     pub fn from_dockercfg(bytes: &[u8]) -> Result<Self, DockerConfigError> {
         let auths = serde_json::from_slice(bytes)
-            .map_err(|e| DockerConfigError::Dockercfg(json_reason(&e)))?;
+            .map_err(|e| DockerConfigError::Dockercfg(one_line(&e)))?;
         Ok(DockerConfig {
             auths,
             ..DockerConfig::default()
@@ -172,7 +169,7 @@ impl DockerConfig {
 
     /// Parses config JSON from memory (a pull secret); credential helpers are not run for it.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DockerConfigError> {
-        serde_json::from_slice(bytes).map_err(|e| DockerConfigError::Json(json_reason(&e)))
+        serde_json::from_slice(bytes).map_err(|e| DockerConfigError::Json(one_line(&e)))
     }
 
     /// Roughly the bytes this config holds (for cache weights).
