@@ -9,43 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Env;
-use common::registry::{Auth, TestRegistry};
-use common::webhook::{Webhook, fixture, write_trust_dir};
-use serde_json::json;
+use common::webhook::{Webhook, fixture, signed_registry};
 
 #[test]
 fn sigterm_under_load_fails_no_review() {
     let env = Env::new();
-    env.keygen("localhost", "key.pem", "cert.pem");
-    env.umoci_image("hello", "dev", "a");
-    let reg = TestRegistry::start(Auth::None);
-    env.nv2(&[
-        "sign",
-        "-m",
-        "x509",
-        "-k",
-        "key.pem",
-        "-o",
-        "hw.nv2",
-        "oci-layout:./hello:dev",
-    ])
-    .ok();
-    reg.skopeo_copy(&env.layout("dev"), "hello-world:v1.0", &[]);
-    let target = format!("{}:v1.0", reg.url("hello-world"));
-    env.nv2(&[
-        "push",
-        "hw.nv2",
-        "--insecure",
-        "--link",
-        &target,
-        &reg.url("hello-world"),
-    ])
-    .ok();
+    let reg = signed_registry(&env);
     let trust = env.path("trust");
-    let policy = json!({"version": "1.0", "trustPolicies": [
-        {"name": "p", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
-         "trustStores": ["ca:test"], "trustedIdentities": ["*"]}]});
-    write_trust_dir(&trust, &policy, "test", &[&env.path("cert.pem")]);
     let mut wh = Webhook::start(
         &trust,
         &[

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Response, Uri};
 use common::Env;
-use common::registry::{Auth, TestRegistry};
-use common::webhook::{Webhook, client_trusting, write_trust_dir};
+use common::webhook::{Webhook, client_trusting, signed_registry};
 use serde_json::{Value, json};
 
 struct StandInApi {
@@ -108,36 +107,7 @@ fn expect_denial(kubeconfig: &str, image: &str) -> std::process::Output {
 #[test]
 fn passes_only_when_nv2_denies_the_unsigned_pod() {
     let env = Env::new();
-    env.keygen("localhost", "key.pem", "cert.pem");
-    env.umoci_image("hello", "dev", "a");
-    env.umoci_image("hello", "other", "b");
-    let reg = TestRegistry::start(Auth::None);
-    env.nv2(&[
-        "sign",
-        "-m",
-        "x509",
-        "-k",
-        "key.pem",
-        "-o",
-        "hw.nv2",
-        "oci-layout:./hello:dev",
-    ])
-    .ok();
-    reg.skopeo_copy(&env.layout("dev"), "hello-world:v1.0", &[]);
-    reg.skopeo_copy(&env.layout("other"), "unsigned:v1", &[]);
-    let target = format!("{}:v1.0", reg.url("hello-world"));
-    env.nv2(&[
-        "push",
-        "hw.nv2",
-        "--insecure",
-        "--link",
-        &target,
-        &reg.url("hello-world"),
-    ])
-    .ok();
-    let policy = json!({"version": "1.0", "trustPolicies": [{"name": "all", "registryScopes": ["*"],
-        "signatureVerification": {"level": "strict"}, "trustStores": ["ca:t"], "trustedIdentities": ["*"]}]});
-    write_trust_dir(&env.path("trust"), &policy, "t", &[&env.path("cert.pem")]);
+    let reg = signed_registry(&env);
     let wh = Webhook::start(&env.path("trust"), &["--insecure-registry", &reg.host]);
     wh.wait_ready();
     let api = StandInApi::start(wh.url("/validate"), &wh.tls.ca_pem, false);

@@ -320,3 +320,43 @@ pub fn write_trust_dir(dir: &Path, policy: &serde_json::Value, store: &str, cert
     )
     .unwrap();
 }
+
+/// A registry holding `hello-world:v1.0` (signed in `env` with
+/// `key.pem`/`cert.pem`, the signature pushed and linked) and `unsigned:v1`,
+/// and `env`'s trust directory `trust` trusting `cert.pem` for every image
+/// at level strict.
+pub fn signed_registry(env: &super::Env) -> super::registry::TestRegistry {
+    use super::registry::{Auth, TestRegistry};
+    env.keygen("localhost", "key.pem", "cert.pem");
+    env.umoci_image("hello", "dev", "a");
+    env.umoci_image("hello", "other", "b");
+    let reg = TestRegistry::start(Auth::None);
+    env.nv2(&[
+        "sign",
+        "-m",
+        "x509",
+        "-k",
+        "key.pem",
+        "-o",
+        "hw.nv2",
+        "oci-layout:./hello:dev",
+    ])
+    .ok();
+    reg.skopeo_copy(&env.layout("dev"), "hello-world:v1.0", &[]);
+    reg.skopeo_copy(&env.layout("other"), "unsigned:v1", &[]);
+    let target = format!("{}:v1.0", reg.url("hello-world"));
+    env.nv2(&[
+        "push",
+        "hw.nv2",
+        "--insecure",
+        "--link",
+        &target,
+        &reg.url("hello-world"),
+    ])
+    .ok();
+    let policy = serde_json::json!({"version": "1.0", "trustPolicies": [{"name": "all",
+        "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:t"], "trustedIdentities": ["*"]}]});
+    write_trust_dir(&env.path("trust"), &policy, "t", &[&env.path("cert.pem")]);
+    reg
+}
