@@ -114,7 +114,27 @@ pub struct ImageField {
     pub image: String,
     /// Which entry names it: its list and the entry's name (or, unnamed,
     /// its position) — how an UPDATE matches it with the old object's.
-    pub slot: (&'static str, String),
+    pub slot: (&'static str, EntryName),
+}
+
+/// An entry's `name`, or its position when it has none: the two never
+/// compare equal, whatever the name is spelt as.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EntryName {
+    Named(String),
+    Unnamed(usize),
+}
+
+impl From<&str> for EntryName {
+    fn from(name: &str) -> Self {
+        EntryName::Named(name.to_owned())
+    }
+}
+
+impl From<String> for EntryName {
+    fn from(name: String) -> Self {
+        EntryName::Named(name)
+    }
 }
 
 /// What a request asks of nv2.
@@ -170,8 +190,8 @@ fn images_of(spec: &Value, pointer: &str) -> Result<Vec<ImageField>, ReviewError
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("{pointer}/{list}/{i}{field}");
             let name = match entry.get("name") {
-                Some(Value::String(name)) => name.clone(),
-                _ => format!("#{i}"),
+                Some(Value::String(name)) => EntryName::Named(name.clone()),
+                _ => EntryName::Unnamed(i),
             };
             match entry.pointer(field) {
                 Some(Value::String(image)) => images.push(ImageField {
@@ -286,7 +306,7 @@ pub fn scope(req: &AdmissionRequest) -> Result<Scope, ReviewError> {
 fn unchanged_images(
     old: Option<&Value>,
     pointer: &str,
-) -> std::collections::HashMap<(&'static str, String), Option<String>> {
+) -> std::collections::HashMap<(&'static str, EntryName), Option<String>> {
     let mut by_slot = std::collections::HashMap::new();
     let fields = old
         .and_then(|o| o.pointer(pointer))
@@ -638,7 +658,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, image)| ImageField {
-                slot: ("containers", format!("c{i}")),
+                slot: ("containers", format!("c{i}").into()),
                 pointer: format!("/spec/containers/{i}/image"),
                 image: if i == 3 {
                     pinned_image.clone()
@@ -894,5 +914,15 @@ mod tests {
         let message = r.message.unwrap();
         assert!(!message.chars().any(char::is_control), "{message:?}");
         assert!(message.contains("r.io/a:1\\u{a}nv2"), "{message}");
+    }
+
+    #[test]
+    fn an_entry_named_like_a_position_is_not_that_position() {
+        let unnamed = deployment(json!([{"image": "r.io/a:1"}]), json!({}));
+        let named = deployment(json!([{"name": "#0", "image": "r.io/a:1"}]), json!({}));
+        assert_eq!(
+            checked(&update("Deployment", "apps", Some(unnamed), named)),
+            Some(vec!["/spec/template/spec/containers/0/image".to_owned()])
+        );
     }
 }
